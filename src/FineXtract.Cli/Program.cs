@@ -1,6 +1,9 @@
-using TorchSharp;
-Console.WriteLine(torch.matmul(torch.ones(2, 3), torch.ones(3, 2)).ToString(TorchSharp.TensorStringStyle.Numpy));
-var conv = torch.nn.Conv2d(3, 4, 3);
-Console.WriteLine(string.Join(",", conv.call(torch.randn(1, 3, 8, 8)).shape));
-var q = torch.randn(1, 2, 5, 4);
-Console.WriteLine(string.Join(",", torch.nn.functional.scaled_dot_product_attention(q, q, q).shape));
+using System.CommandLine;
+using FineXtract.Cli;
+using FineXtract.Cli.Commands;
+
+var root = new RootCommand("finextract: extract the training images of fine-tuned Stable Diffusion models (FineXtract, ICML 2025).");
+foreach (var command in CommandCatalog.All())
+    root.Subcommands.Add(command);
+
+return await CliRunner.RunAsync(root, args);
