@@ -8,9 +8,12 @@ public static class PickleGuard
 {
     private static readonly string[] PickleExtensions = [".ckpt", ".pt", ".pth", ".bin", ".pkl"];
 
+    public static bool LooksLikePickleName(string path) =>
+        PickleExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant());
+
     public static bool LooksLikePickle(string path)
     {
-        if (PickleExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant())) return true;
+        if (LooksLikePickleName(path)) return true;
         // Zip (torch.save >= 1.6) or a raw pickle protocol marker.
         Span<byte> head = stackalloc byte[2];
         using var f = File.OpenRead(path);
