@@ -11,8 +11,14 @@ symbol=_ZSt21ios_base_library_initv
 libstdcxx="$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')"
 if [ -n "$libstdcxx" ] && grep -q GLIBCXX_3.4.32 "$libstdcxx"; then exit 0; fi
 if ! command -v patchelf >/dev/null; then
-  echo "error: patchelf is required to make TorchSharp load on this libstdc++ (apt-get install patchelf)" >&2
-  exit 1
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "torchsharp-compat: installing patchelf (apt-get)" >&2
+    (apt-get install -y -qq patchelf >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq patchelf; }) >&2
+  fi
+  command -v patchelf >/dev/null || {
+    echo "error: patchelf is required to make TorchSharp load on this libstdc++ (apt-get install patchelf)" >&2
+    exit 1
+  }
 fi
 if [ ! -f "$dir/libglibcxx_shim.so" ] || [ "$here/glibcxx_shim.cpp" -nt "$dir/libglibcxx_shim.so" ]; then
   g++ -shared -fPIC -O2 -o "$dir/libglibcxx_shim.so" "$here/glibcxx_shim.cpp"
