@@ -8,6 +8,7 @@ public static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return ForwardCommand.Create();
+        yield return TokenizeCommand.Create();
         yield return BenchCommand.Create();
     }
 }
