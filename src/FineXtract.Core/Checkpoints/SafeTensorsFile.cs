@@ -73,7 +73,7 @@ public sealed class SafeTensorsFile : IDisposable
             stream.ReadExactly(lengthBytes);
             ulong n = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
             if (n == 0 || n > MaxHeaderBytes)
-                throw new CheckpointFormatException($"{path}: invalid safetensors header length {n} (must be 1..{MaxHeaderBytes})");
+                throw new CheckpointFormatException($"{path}: not a safetensors file, or a corrupted one: header length {n} is outside 1..{MaxHeaderBytes}");
             if ((long)n > length - 8)
                 throw new CheckpointFormatException($"{path}: truncated safetensors file: header length {n} runs past the end of the {length}-byte file");
             headerLength = (long)n;
