@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace FineXtract.Checkpoints;
 
 /// <summary>
@@ -14,11 +16,25 @@ public static class PickleGuard
     public static bool LooksLikePickle(string path)
     {
         if (LooksLikePickleName(path)) return true;
-        // Zip (torch.save >= 1.6) or a raw pickle protocol marker.
-        Span<byte> head = stackalloc byte[2];
-        using var f = File.OpenRead(path);
-        if (f.Read(head) < 2) return false;
-        return (head[0] == (byte)'P' && head[1] == (byte)'K') || head[0] == 0x80;
+        Span<byte> head = stackalloc byte[9];
+        int read;
+        using (var f = File.OpenRead(path))
+            read = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        head = head[..read];
+
+        // A safetensors file starts with its header length (u64 LE) and then '{'. Its first bytes can look like a
+        // magic number (a length of 384 starts with 0x80 0x01, one of 19280 with "PK"), so a file that has this
+        // shape is a safetensors candidate and is left to the safetensors validation.
+        if (read == 9 && head[8] == (byte)'{')
+        {
+            ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
+            if (n >= 2 && n <= (ulong)SafeTensorsFile.MaxHeaderBytes) return false;
+        }
+        // Zip archive (torch.save >= 1.6): local file header or end-of-central-directory record.
+        if (read >= 4 && head[0] == (byte)'P' && head[1] == (byte)'K'
+            && ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6))) return true;
+        // Raw pickle (legacy torch.save): PROTO opcode 0x80 followed by a protocol number.
+        return read >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5;
     }
 
     public static void ThrowIfPickle(string path)

@@ -1,5 +1,6 @@
+using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
-using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using TorchSharp;
 
@@ -16,11 +17,17 @@ public sealed record SafeTensorInfo(string Name, string DType, long[] Shape, lon
 /// A validated, memory-mapped safetensors file. The header is checked completely on open (length bounds,
 /// JSON shape, dtypes, offsets inside the file and non-overlapping, shape × dtype size = byte length), so a
 /// malformed file fails fast with a message that names the problem; tensors are then read lazily, one by one.
+/// Every problem with the file's content surfaces as a <see cref="CheckpointFormatException"/>.
 /// </summary>
 public sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>Same bound as the reference implementation: headers over 100 MB are refused.</summary>
     public const long MaxHeaderBytes = 100_000_000;
+
+    /// <summary>More dimensions than any model uses; checked before the shape array is allocated.</summary>
+    public const int MaxRank = 16;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
@@ -64,9 +71,9 @@ public sealed class SafeTensorsFile : IDisposable
         {
             Span<byte> lengthBytes = stackalloc byte[8];
             stream.ReadExactly(lengthBytes);
-            ulong n = BitConverter.ToUInt64(lengthBytes);
+            ulong n = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
             if (n == 0 || n > MaxHeaderBytes)
-                throw new CheckpointFormatException($"{path}: invalid safetensors header length {n} (must be 1..{MaxHeaderBytes})");
+                throw new CheckpointFormatException($"{path}: not a safetensors file, or a corrupted one: header length {n} is outside 1..{MaxHeaderBytes}");
             if ((long)n > length - 8)
                 throw new CheckpointFormatException($"{path}: truncated safetensors file: header length {n} runs past the end of the {length}-byte file");
             headerLength = (long)n;
@@ -81,8 +88,18 @@ public sealed class SafeTensorsFile : IDisposable
         MemoryMappedViewAccessor? view = null;
         if (length > 8 + headerLength)
         {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+            try
+            {
+                map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+                view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException)
+            {
+                view?.Dispose();
+                map?.Dispose();
+                // The length we validated against no longer holds (the file shrank while we were reading it).
+                throw new CheckpointFormatException($"{path}: the file changed while it was being opened ({e.Message})", e);
+            }
         }
         return new SafeTensorsFile(path, length, headerLength, map, view, metadata, tensors);
     }
@@ -90,6 +107,18 @@ public sealed class SafeTensorsFile : IDisposable
     private static (Dictionary<string, string>, Dictionary<string, SafeTensorInfo>) ParseHeader(
         string path, byte[] header, long dataLength)
     {
+        // Like the reference reader: the header is UTF-8 (checked as a whole: System.Text.Json only checks the
+        // bytes of a string when it is read) and starts with '{' (it may be padded with trailing spaces).
+        try
+        {
+            StrictUtf8.GetCharCount(header);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new CheckpointFormatException($"{path}: safetensors header is not valid UTF-8 (corrupted file?)");
+        }
+        if (header[0] != (byte)'{')
+            throw new CheckpointFormatException($"{path}: safetensors header must be a JSON object starting with '{{' (not a safetensors file?)");
         JsonDocument doc;
         try
         {
@@ -97,89 +126,137 @@ public sealed class SafeTensorsFile : IDisposable
         }
         catch (JsonException e)
         {
-            throw new CheckpointFormatException($"{path}: safetensors header is not valid JSON ({e.Message})");
+            throw new CheckpointFormatException($"{path}: safetensors header is not valid JSON ({OneLine(e.Message)})");
         }
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointFormatException($"{path}: safetensors header must be a JSON object");
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var tensors = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
-            foreach (var prop in doc.RootElement.EnumerateObject())
+            try
             {
-                if (prop.Name == "__metadata__")
-                {
-                    if (prop.Value.ValueKind != JsonValueKind.Object)
-                        throw new CheckpointFormatException($"{path}: __metadata__ must be an object of strings");
-                    foreach (var m in prop.Value.EnumerateObject())
-                    {
-                        if (m.Value.ValueKind != JsonValueKind.String)
-                            throw new CheckpointFormatException($"{path}: __metadata__ value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
-                    }
-                    continue;
-                }
-                if (!tensors.TryAdd(prop.Name, ParseTensor(path, prop, dataLength)))
-                    throw new CheckpointFormatException($"{path}: tensor '{prop.Name}' appears twice in the header");
+                return ParseHeaderObject(path, doc.RootElement, dataLength);
             }
-
-            var ordered = tensors.Values.Where(t => t.ByteLength > 0).OrderBy(t => t.Begin).ToList();
-            for (int i = 1; i < ordered.Count; i++)
+            catch (InvalidOperationException e)
             {
-                if (ordered[i].Begin < ordered[i - 1].End)
-                    throw new CheckpointFormatException(
-                        $"{path}: tensors '{ordered[i - 1].Name}' and '{ordered[i].Name}' overlap in the data section");
+                // Valid JSON that System.Text.Json cannot turn into .NET strings, e.g. an escaped lone surrogate "\ud800".
+                throw new CheckpointFormatException($"{path}: safetensors header holds a name or string that is not valid text ({OneLine(e.Message)})");
             }
-            return (metadata, tensors);
         }
+    }
+
+    private static (Dictionary<string, string>, Dictionary<string, SafeTensorInfo>) ParseHeaderObject(
+        string path, JsonElement root, long dataLength)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new CheckpointFormatException($"{path}: safetensors header must be a JSON object");
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var tensors = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
+        bool sawMetadata = false;
+        foreach (var prop in root.EnumerateObject())
+        {
+            if (prop.Name == "__metadata__")
+            {
+                // Duplicates are refused rather than resolved: two readers that pick different copies would
+                // show an auditor different metadata for the same file.
+                if (sawMetadata)
+                    throw new CheckpointFormatException($"{path}: __metadata__ appears twice in the header");
+                sawMetadata = true;
+                if (prop.Value.ValueKind == JsonValueKind.Null) continue; // the reference reads null as "no metadata"
+                if (prop.Value.ValueKind != JsonValueKind.Object)
+                    throw new CheckpointFormatException($"{path}: __metadata__ must be an object of strings");
+                foreach (var m in prop.Value.EnumerateObject())
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String)
+                        throw new CheckpointFormatException($"{path}: __metadata__ value '{Shown(m.Name)}' is not a string");
+                    if (!metadata.TryAdd(m.Name, m.Value.GetString()!))
+                        throw new CheckpointFormatException($"{path}: __metadata__ key '{Shown(m.Name)}' appears twice");
+                }
+                continue;
+            }
+            if (!tensors.TryAdd(prop.Name, ParseTensor(path, prop, dataLength)))
+                throw new CheckpointFormatException($"{path}: tensor '{Shown(prop.Name)}' appears twice in the header");
+        }
+
+        var ordered = tensors.Values.Where(t => t.ByteLength > 0).OrderBy(t => t.Begin).ToList();
+        for (int i = 1; i < ordered.Count; i++)
+        {
+            if (ordered[i].Begin < ordered[i - 1].End)
+                throw new CheckpointFormatException(
+                    $"{path}: tensors '{Shown(ordered[i - 1].Name)}' and '{Shown(ordered[i].Name)}' overlap in the data section");
+        }
+        return (metadata, tensors);
     }
 
     private static SafeTensorInfo ParseTensor(string path, JsonProperty prop, long dataLength)
     {
-        string where = $"{path}: tensor '{prop.Name}'";
+        string where = $"{path}: tensor '{Shown(prop.Name)}'";
         var e = prop.Value;
         if (e.ValueKind != JsonValueKind.Object)
             throw new CheckpointFormatException($"{where}: header entry is not an object");
         if (!e.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
-            throw new CheckpointFormatException($"{where}: missing dtype");
+            throw new CheckpointFormatException($"{where}: dtype must be a string, got {Excerpt(dtypeEl)}");
         string dtype = dtypeEl.GetString()!;
         if (!SafeTensorsDType.IsKnown(dtype))
-            throw new CheckpointFormatException($"{where}: unknown dtype '{dtype}'");
+            throw new CheckpointFormatException($"{where}: unknown dtype '{Shown(dtype)}'");
         if (!e.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
-            throw new CheckpointFormatException($"{where}: missing shape");
-        var shape = new long[shapeEl.GetArrayLength()];
-        if (shape.Length > 16)
-            throw new CheckpointFormatException($"{where}: {shape.Length} dimensions is more than any model uses");
+            throw new CheckpointFormatException($"{where}: shape must be an array of integers, got {Excerpt(shapeEl)}");
+        int rank = shapeEl.GetArrayLength();
+        if (rank > MaxRank)
+            throw new CheckpointFormatException($"{where}: {rank} dimensions is more than any model uses (at most {MaxRank})");
+        var shape = new long[rank];
         long elements = 1;
         int k = 0;
         foreach (var d in shapeEl.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
-                throw new CheckpointFormatException($"{where}: shape must hold non-negative integers, got {shapeEl.GetRawText()}");
+                throw new CheckpointFormatException($"{where}: shape must hold non-negative integers, got {Excerpt(shapeEl)}");
             shape[k++] = dim;
             try { elements = checked(elements * dim); }
-            catch (OverflowException) { throw new CheckpointFormatException($"{where}: shape {shapeEl.GetRawText()} is too large"); }
+            catch (OverflowException) { throw new CheckpointFormatException($"{where}: shape {Excerpt(shapeEl)} is too large"); }
         }
         if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
-            throw new CheckpointFormatException($"{where}: data_offsets must be [begin, end]");
-        if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new CheckpointFormatException($"{where}: invalid data_offsets {offEl.GetRawText()}");
+            throw new CheckpointFormatException($"{where}: data_offsets must be [begin, end], got {Excerpt(offEl)}");
+        // TryGetInt64 throws (rather than returning false) on a non-number, so check the kind first.
+        if (offEl[0].ValueKind != JsonValueKind.Number || offEl[1].ValueKind != JsonValueKind.Number
+            || !offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+            throw new CheckpointFormatException($"{where}: invalid data_offsets {Excerpt(offEl)} (need integers 0 <= begin <= end)");
         if (end > dataLength)
             throw new CheckpointFormatException(
-                $"{where}: data_offsets {offEl.GetRawText()} run past the end of the data section ({dataLength} bytes; truncated file?)");
+                $"{where}: data_offsets {Excerpt(offEl)} run past the end of the data section ({dataLength} bytes; truncated file?)");
         long bits;
         try { bits = checked(elements * SafeTensorsDType.Bits(dtype)); }
-        catch (OverflowException) { throw new CheckpointFormatException($"{where}: shape {shapeEl.GetRawText()} is too large"); }
+        catch (OverflowException) { throw new CheckpointFormatException($"{where}: shape {Excerpt(shapeEl)} is too large"); }
         if (bits % 8 != 0 || bits / 8 != end - begin)
             throw new CheckpointFormatException(
-                $"{where}: {dtype} {shapeEl.GetRawText()} needs {bits / 8.0} bytes but data_offsets give {end - begin}");
+                $"{where}: {dtype} {Excerpt(shapeEl)} needs {bits / 8.0} bytes but data_offsets give {end - begin}");
         return new SafeTensorInfo(prop.Name, dtype, shape, begin, end);
+    }
+
+    private static string Excerpt(JsonElement e)
+    {
+        if (e.ValueKind == JsonValueKind.Undefined) return "nothing";
+        var raw = OneLine(e.GetRawText());
+        return raw.Length <= 80 ? raw : raw[..80] + "…";
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ");
+
+    /// <summary>A name as shown in a one-line message: control characters escaped, at most 120 characters.</summary>
+    internal static string Shown(string name)
+    {
+        var sb = new StringBuilder(Math.Min(name.Length, 121));
+        foreach (char c in name)
+        {
+            if (sb.Length >= 120) { sb.Append('…'); break; }
+            if (char.IsControl(c)) sb.Append($"\\u{(int)c:x4}");
+            else sb.Append(c);
+        }
+        return sb.ToString();
     }
 
     /// <summary>Raw little-endian bytes of one tensor (a copy).</summary>
     public byte[] ReadBytes(string name)
     {
         var t = Info(name);
+        ThrowIfOver2GiB(t);
         var bytes = new byte[t.ByteLength];
         if (bytes.Length > 0)
             _view!.ReadArray(_dataStart + t.Begin, bytes, 0, bytes.Length);
@@ -187,7 +264,7 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     public SafeTensorInfo Info(string name) =>
-        Tensors.TryGetValue(name, out var t) ? t : throw new CheckpointFormatException($"{Path}: no tensor named '{name}'");
+        Tensors.TryGetValue(name, out var t) ? t : throw new CheckpointFormatException($"{Path}: no tensor named '{Shown(name)}'");
 
     /// <summary>
     /// Loads one tensor on the CPU. Floating-point tensors (F16, BF16, F32, F64, FP8) are converted to
@@ -204,7 +281,7 @@ public sealed class SafeTensorsFile : IDisposable
         else
         {
             var stored = SafeTensorsDType.ToTorch(t.DType)
-                ?? throw new CheckpointFormatException($"{Path}: tensor '{name}' has dtype {t.DType}, which cannot be loaded");
+                ?? throw new CheckpointFormatException($"{Path}: tensor '{Shown(name)}' has dtype {t.DType}, which cannot be loaded");
             result = torch.empty(t.Shape, stored);
             if (t.ByteLength > 0)
                 ReadSpan(t).CopyTo(result.bytes);
@@ -218,9 +295,16 @@ public sealed class SafeTensorsFile : IDisposable
         return result;
     }
 
+    private void ThrowIfOver2GiB(SafeTensorInfo t)
+    {
+        if (t.ByteLength > Array.MaxLength)
+            throw new CheckpointFormatException($"{Path}: tensor '{Shown(t.Name)}' is {t.ByteLength} bytes; tensors over 2 GiB are not supported");
+    }
+
     private unsafe ReadOnlySpan<byte> ReadSpan(SafeTensorInfo t)
     {
         if (t.ByteLength == 0) return ReadOnlySpan<byte>.Empty;
+        ThrowIfOver2GiB(t);
         byte* basePtr = null;
         _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
         try

@@ -5,7 +5,14 @@ using Xunit.Abstractions;
 
 namespace FineXtract.Tests.Models;
 
-/// <summary>Native memory must stay flat over many forwards: every intermediate tensor is disposed deterministically.</summary>
+[CollectionDefinition(nameof(NativeMemoryTests), DisableParallelization = true)]
+public sealed class NativeMemoryCollection;
+
+/// <summary>
+/// Native memory must stay flat over many forwards: every intermediate tensor is disposed deterministically.
+/// Runs alone (no other test allocating in the process meanwhile), so RSS growth is ours.
+/// </summary>
+[Collection(nameof(NativeMemoryTests))]
 public class NativeMemoryTests(ITestOutputHelper log)
 {
     private static long RssBytes()
