@@ -49,8 +49,8 @@ public static class ImageTransforms
         if (inH == height && inW == width) return image.to_type(ScalarType.Float32, copy: true);
 
         float[] src;
-        using (var c = image.detach().cpu().to_type(ScalarType.Float32).contiguous())
-            src = c.data<float>().ToArray();
+        using (var scope = torch.NewDisposeScope())
+            src = image.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
         float[] dst = pil8Bit
             ? TriangleResampler.Resize8Bit(src, channels, inH, inW, height, width)
             : TriangleResampler.ResizeFloat(src, channels, inH, inW, height, width);
