@@ -11,5 +11,6 @@ public static class CommandCatalog
         yield return ForwardCommand.Create();
         yield return TokenizeCommand.Create();
         yield return BenchCommand.Create();
+        yield return EmbedCommand.Create();
     }
 }
