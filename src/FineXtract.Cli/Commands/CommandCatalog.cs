@@ -11,6 +11,7 @@ public static class CommandCatalog
         yield return ForwardCommand.Create();
         yield return TokenizeCommand.Create();
         yield return BenchCommand.Create();
+        yield return TrainCommand.Create();
         yield return EmbedCommand.Create();
     }
 }

@@ -112,6 +112,7 @@ public static class VaeTrainer
     public static TrainingResult Run(VaeJob job, Action<TrainingProgress>? progress, Action<string>? log, CancellationToken cancel)
     {
         job.Family.Validate();
+        job.Loss.Validate(job.Data.Augmentation.Resolution, job.Family.Vae.DownFactor);
         using var vae = ModelInit.NewVae(job.Family.Vae, job.Options.Seed);
         log?.Invoke($"VAE {string.Join("/", vae.Config.BlockOutChannels)}: {ModelInit.ParameterCount(vae) / 1e6:F2} M parameters, " +
             $"{job.Data.Count} images, batch {job.Options.BatchSize}, crop {(job.Loss.Crop == 0 ? job.Data.Augmentation.Resolution : job.Loss.Crop)}");
