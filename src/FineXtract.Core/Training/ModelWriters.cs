@@ -19,7 +19,7 @@ public static class ModelWriters
     public const string VaeWeights = "diffusion_pytorch_model.safetensors";
     public const string TextEncoderWeights = "model.safetensors";
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void WriteJson(string path, JsonNode node)
     {
@@ -96,9 +96,16 @@ public static class ModelWriters
         tensors.Select(kv => KeyValuePair.Create(kv.Key,
             fp16 && kv.Value.is_floating_point() ? kv.Value.detach().to_type(ScalarType.Float16) : kv.Value.detach()));
 
-    /// <summary>Bytes of a folder's files, for size reports.</summary>
-    public static long SizeOnDisk(string path) =>
-        File.Exists(path) ? new FileInfo(path).Length
-        : Directory.Exists(path) ? Directory.EnumerateFiles(path, "*.safetensors", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
-        : 0;
+    /// <summary>
+    /// Bytes of a model for size reports: a file, or the weights of a component folder or pipeline folder
+    /// (unet/, vae/, text_encoder/; resumable checkpoints and the latent cache are not part of the model).
+    /// </summary>
+    public static long SizeOnDisk(string path)
+    {
+        if (File.Exists(path)) return new FileInfo(path).Length;
+        if (!Directory.Exists(path)) return 0;
+        var components = new[] { "unet", "vae", "text_encoder" }.Select(c => Path.Combine(path, c)).Where(Directory.Exists).ToList();
+        if (components.Count == 0) components.Add(path);
+        return components.SelectMany(d => Directory.EnumerateFiles(d, "*.safetensors")).Sum(f => new FileInfo(f).Length);
+    }
 }
