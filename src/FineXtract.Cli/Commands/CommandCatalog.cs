@@ -10,6 +10,7 @@ public static class CommandCatalog
         yield return InspectCommand.Create();
         yield return ForwardCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return PromptsCommand.Create();
         yield return BenchCommand.Create();
     }
 }
