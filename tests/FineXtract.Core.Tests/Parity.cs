@@ -23,3 +23,16 @@ public static class Parity
         Assert.True(rel <= tolerance, $"{what}: relative error {rel:E3} exceeds {tolerance:E1}");
     }
 }
+
+/// <summary>Exact tensor comparisons.</summary>
+public static class Exact
+{
+    /// <summary>Same shape and bit-for-bit equal values.</summary>
+    public static bool Same(TorchSharp.torch.Tensor a, TorchSharp.torch.Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape)) return false;
+        using var eq = a.eq(b);
+        using var all = eq.all();
+        return all.item<bool>();
+    }
+}

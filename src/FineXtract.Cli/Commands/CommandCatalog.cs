@@ -12,5 +12,6 @@ public static class CommandCatalog
         yield return TokenizeCommand.Create();
         yield return PromptsCommand.Create();
         yield return BenchCommand.Create();
+        yield return EmbedCommand.Create();
     }
 }
