@@ -13,5 +13,8 @@ public static class CommandCatalog
         yield return PromptsCommand.Create();
         yield return BenchCommand.Create();
         yield return EmbedCommand.Create();
+        yield return ExtractCommand.Create();
+        yield return EvaluateCommand.Create();
+        yield return ReproduceCommand.Create();
     }
 }

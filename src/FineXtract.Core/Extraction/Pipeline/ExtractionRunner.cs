@@ -138,7 +138,7 @@ public static class ExtractionRunner
             if (referenceFiles is { Count: > 0 })
             {
                 progress?.Report(new ExtractionProgress("evaluating", generated, request.Images, 0, null));
-                var referenceEmbeddings = descriptor.EmbedFiles(referenceFiles.Select(f => Path.Combine(request.ReferenceFolder!, f)).ToList());
+                var referenceEmbeddings = descriptor.EmbedFiles(referenceFiles);
                 var referenceNames = referenceFiles.Select(Path.GetFileName).Select(n => n!).ToList();
                 var selectedEmbeddings = selected.Select(c => embeddings[c.Representative]).ToList();
                 var m = ExtractionMetrics.Compute(referenceEmbeddings, referenceNames, selectedEmbeddings, extractedFiles);
@@ -181,7 +181,7 @@ public static class ExtractionRunner
                 models.FineTunedTextEncoderDiffers),
             Prompt = prompt,
             Parameters = new ParametersRecord(
-                Kebab(guidance.Method), Kebab(guidance.Variant), guidance.Scale, guidance.FixTerm, Kebab(request.Sampler),
+                SamplingNames.Of(guidance.Method), SamplingNames.Of(guidance.Variant), guidance.Scale, guidance.FixTerm, SamplingNames.Of(request.Sampler),
                 models.Scheduler.ClassName ?? "PNDMScheduler", request.Steps, request.Images, request.Batch, request.Seed, latentSize,
                 latentSize * models.Vae.Config.DownFactor, request.Selection == SelectionMode.ExactN ? "exact-n" : "faithful", expected,
                 request.ClusterWorkBudget,
@@ -195,7 +195,7 @@ public static class ExtractionRunner
             Timings = new TimingsRecord(loadSeconds, promptSeconds, samplingSeconds, embeddingSeconds, clusteringSeconds,
                 total.Elapsed.TotalSeconds, evaluations / Math.Max(samplingSeconds, 1e-9)),
         };
-        ResultsFile_.Write(Path.Combine(output, ResultsFile), results);
+        ResultsJson.Write(Path.Combine(output, ResultsFile), results);
         ReportWriter.Write(Path.Combine(output, ReportFile), results, output, request.ReferenceFolder);
         progress?.Report(new ExtractionProgress(cancelled ? "cancelled" : "done", generated, request.Images, 0, TimeSpan.Zero));
         return results;
@@ -243,7 +243,4 @@ public static class ExtractionRunner
     public static ToolInfo ToolInfo() => new("finextract", typeof(ExtractionRunner).Assembly.GetName().Version?.ToString() ?? "0",
         typeof(torch).Assembly.GetName().Version?.ToString() ?? "?", "cpu", "float32", get_num_threads(),
         $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
-
-    private static string Kebab<T>(T value) where T : Enum =>
-        System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(value.ToString());
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using FineXtract.Extraction.Pipeline;
 
-namespace FineXtract.Cli.Commands;
+namespace FineXtract.Cli;
 
 /// <summary>The options that name the models of an extraction, shared by extract, prompts and reproduce.</summary>
 public sealed class ModelOptions
