@@ -16,6 +16,6 @@ public static class Summary
             output.WriteLine($"AS {F(m.AverageSimilarity)}  " + string.Join("  ", m.SuccessRates.Select(kv => $"A-ESR@{kv.Key} {F(kv.Value)}"))
                 + $"   (all generated: AS {F(m.OracleAverageSimilarity)})");
         }
-        output.WriteLine($"evidence: {Path.Combine(folder, ExtractionRunner.ReportFile)}");
+        output.WriteLine($"evidence: {Path.Combine(folder, EvidenceBuilder.ReportFile)}");
     }
 }

@@ -19,7 +19,7 @@ public static class PromptsCommand
         {
             var sources = models.Read(parse);
             using var loaded = ExtractionModels.Load(sources);
-            var choice = PromptRecovery.Recover(loaded, ReadMetadata(sources), new PromptProbeOptions(VocabularyLimit: parse.GetValue(vocabulary)));
+            var choice = PromptRecovery.Recover(loaded, FineTuneMetadata.Read(sources), new PromptProbeOptions(VocabularyLimit: parse.GetValue(vocabulary)));
             parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(new
             {
                 chosen = choice.Prompt,
@@ -29,14 +29,5 @@ public static class PromptsCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>The safetensors metadata of the fine-tune (LoRA or single file), where kohya records its dataset.</summary>
-    public static IReadOnlyDictionary<string, string>? ReadMetadata(ModelSources sources)
-    {
-        string? file = sources.LoraPath ?? (File.Exists(sources.FineTunedPath) ? sources.FineTunedPath : null);
-        if (file is null) return null;
-        using var f = SafeTensorsFile.Open(file);
-        return new Dictionary<string, string>(f.Metadata);
     }
 }

@@ -44,10 +44,10 @@ public static class Reproduction
             var indices = Enumerable.Range(first, Math.Min(p.Batch, r.Generated.Count - first)).Select(i => (long)i).ToList();
             using var batch = sampler.Generate(indices);
             string folder = Path.GetDirectoryName(Path.GetFullPath(resultsPath))!;
-            string target = outputPath ?? Path.Combine(folder, $"reproduced_{ExtractionRunner.ImageFileName(image)}");
+            string target = outputPath ?? Path.Combine(folder, $"reproduced_{EvidenceBuilder.ImageFileName(image)}");
             using var picture = batch.Images[image - first];
             ImageIO.SavePng(picture, target);
-            string original = Path.Combine(folder, r.Generated.Folder, ExtractionRunner.ImageFileName(image));
+            string original = Path.Combine(folder, r.Generated.Folder, EvidenceBuilder.ImageFileName(image));
             bool? identical = File.Exists(original) ? File.ReadAllBytes(original).AsSpan().SequenceEqual(File.ReadAllBytes(target)) : null;
             return new ReproductionResult(image, target, File.Exists(original) ? original : null, identical);
         }
