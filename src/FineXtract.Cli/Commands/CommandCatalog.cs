@@ -9,5 +9,6 @@ public static class CommandCatalog
     {
         yield return ForwardCommand.Create();
         yield return BenchCommand.Create();
+        yield return ClusterCommand.Create();
     }
 }
