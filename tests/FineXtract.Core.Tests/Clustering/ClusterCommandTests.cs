@@ -111,7 +111,7 @@ public class ClusterCommandTests : IDisposable
         var (code, stdout, stderr) = await CliHarness.RunAsync("bench", "clique", "--n", "150", "--dim", "64", "--seed", "1", "--budget", "5000");
         Assert.True(code == 0, stderr);
         var lines = stdout.Trim().Split('\n');
-        Assert.Equal(3, lines.Length);
-        Assert.StartsWith("    150", lines[2]);
+        Assert.Equal(4, lines.Length);
+        Assert.StartsWith("    150", lines[3]);
     }
 }
