@@ -34,10 +34,11 @@ public sealed record CliqueClusteringOptions(
 {
     /// <summary>
     /// 100,000 search nodes per round. On the synthetic benchmark (<c>finextract bench clique</c>) rounds that finish
-    /// need 10³–6·10⁴ nodes at 500 samples and 3·10⁴–1.2·10⁵ at 5,000, while the hopeless dense rounds near the start
-    /// threshold need millions; one node costs about 2 µs at 500 samples and up to 0.2 ms at 5,000 (one core), so
-    /// a round that times out costs ≈0.2 s at 500 and ≈1–20 s at 5,000. It is a knob, not a calibration of the
-    /// official 30 s networkx timeout (whose search is far weaker, so it times out on sparser graphs).
+    /// need 10³–6·10⁴ nodes at 500 samples and 3·10⁴–1.2·10⁵ at 5,000, while the dense rounds near the start
+    /// threshold that cannot finish need millions. One node costs ≈2 µs at 500 samples and up to ≈0.1 ms on a
+    /// 75 %-dense 5,000-vertex graph (one core), so a round that times out costs ≈0.2 s at 500 and 1–10 s at 5,000.
+    /// It is a knob, not a calibration of the official 30 s networkx timeout: that search enumerates every maximal
+    /// clique after every removal, is far weaker, and so times out on much sparser graphs than this one does.
     /// </summary>
     public const long DefaultWorkBudget = 100_000;
 
