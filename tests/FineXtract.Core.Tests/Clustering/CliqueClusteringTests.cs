@@ -74,6 +74,15 @@ public class CliqueClusteringTests
             Assert.Equal(0.01, r.RoundLog[i].Threshold - r.RoundLog[i - 1].Threshold, 9);
         Assert.Equal(r.RoundLog.Sum(x => x.Work), r.TotalWork);
 
+        // Trying thresholds in parallel is only a speed-up: same rounds, same work, same answer.
+        foreach (int parallel in new[] { 1, 3, 8 })
+        {
+            var p = CliqueClustering.Run(vectors, Five with { WorkBudget = 1, Parallelism = parallel });
+            Assert.Equal(r.RoundLog, p.RoundLog);
+            Assert.Equal(r.TotalWork, p.TotalWork);
+            Assert.Equal(r.Fingerprint, p.Fingerprint);
+        }
+
         // A budget between what the two rounds need: the dense first round times out, the next one completes.
         var unlimited = CliqueClustering.Run(vectors, Five with { WorkBudget = long.MaxValue });
         long first = unlimited.RoundLog[0].Work, second = unlimited.RoundLog[1].Work;

@@ -35,13 +35,17 @@ public class MaximumCliqueTests(ITestOutputHelper log)
     /// <summary>Clique number of the alive vertices by trying every subset (n ≤ 16).</summary>
     private static int BruteForce(ulong[][] adj, int n, bool[] alive)
     {
+        var neighbours = Enumerable.Range(0, n).Select(v => (int)adj[v][0]).ToArray();
+        int aliveMask = Enumerable.Range(0, n).Where(v => alive[v]).Sum(v => 1 << v);
         int best = 0;
         for (int mask = 1; mask < 1 << n; mask++)
         {
             int size = System.Numerics.BitOperations.PopCount((uint)mask);
-            if (size <= best) continue;
-            var members = Enumerable.Range(0, n).Where(v => (mask & (1 << v)) != 0).ToList();
-            if (members.All(v => alive[v]) && IsClique(adj, members)) best = size;
+            if (size <= best || (mask & ~aliveMask) != 0) continue;
+            bool clique = true;
+            for (int v = 0; v < n && clique; v++)
+                if ((mask & (1 << v)) != 0 && (mask & ~(1 << v) & ~neighbours[v]) != 0) clique = false;
+            if (clique) best = size;
         }
         return best;
     }

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace FineXtract.Extraction.Clustering;
@@ -271,7 +273,7 @@ public sealed class MaximumClique
             while (uLo <= hi && _u[uLo] == 0) uLo++;
             if (uLo > hi) break;
             k++;
-            for (int w = uLo; w <= hi; w++) _q[w] = _u[w];
+            Array.Copy(_u, uLo, _q, uLo, hi - uLo + 1);
             for (int w = uLo; w <= hi; w++)
             {
                 ulong q = _q[w];
@@ -299,15 +301,16 @@ public sealed class MaximumClique
     /// <summary>q[from..to] &amp;= ~mask[from..to] (the colouring's inner loop, 4 words at a time).</summary>
     private static void AndNot(ulong[] q, ulong[] mask, int from, int to)
     {
-        int x = from;
+        if (to >= q.Length || to >= mask.Length) throw new IndexOutOfRangeException();
+        ref ulong qr = ref MemoryMarshal.GetArrayDataReference(q);
+        ref ulong mr = ref MemoryMarshal.GetArrayDataReference(mask);
+        nuint x = (nuint)from, end = (nuint)(to + 1);
         if (Vector256.IsHardwareAccelerated)
         {
-            var qs = q.AsSpan();
-            var ms = mask.AsSpan();
-            for (; x + 3 <= to; x += 4)
-                Vector256.AndNot(Vector256.Create<ulong>(qs.Slice(x, 4)), Vector256.Create<ulong>(ms.Slice(x, 4))).CopyTo(qs.Slice(x, 4));
+            for (; x + 4 <= end; x += 4)
+                Vector256.AndNot(Vector256.LoadUnsafe(ref qr, x), Vector256.LoadUnsafe(ref mr, x)).StoreUnsafe(ref qr, x);
         }
-        for (; x <= to; x++) q[x] &= ~mask[x];
+        for (; x < end; x++) Unsafe.Add(ref qr, x) &= ~Unsafe.Add(ref mr, x);
     }
 
     private static bool Has(ulong[] bits, int i) => (bits[i >> 6] & (1UL << i)) != 0;
