@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using FineXtract.Checkpoints;
+using FineXtract.Extraction.Pipeline;
+using FineXtract.Extraction.Sampling;
 using FineXtract.Cli.Benchmarks;
 using FineXtract.Extraction.Clustering;
 using TorchSharp;
@@ -15,6 +17,7 @@ public static class BenchCommand
         var command = new Command("bench", "Benchmarks that print figures");
         command.Subcommands.Add(CreateUnet());
         command.Subcommands.Add(CreateClique());
+        command.Subcommands.Add(CreateSampling());
         return command;
     }
 
@@ -95,6 +98,42 @@ public static class BenchCommand
                 int hitAll = Hits(r.Clusters), hitN = Hits(r.Clusters.Take(options.Expected));
                 output.WriteLine(FormattableString.Invariant(
                     $"{n,7}  {similarity,12:F2}  {cluster,9:F2}  {r.StartThreshold,5:F2}  {r.Threshold,9:F2}  {r.OfficialThresholdLabel,5:F2}  {r.M,4}  {r.Rounds,6}  {r.BudgetExceededRounds,8}  {r.TotalWork,10}  {exact,10}/{data.Groups.Length}  {hitAll,4}/{data.Groups.Length}  {hitN,2}/{data.Groups.Length}"));
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Seed-batch throughput of the real sampler (guidance, denoising loop, VAE decode) in UNet evaluations per second.</summary>
+    private static Command CreateSampling()
+    {
+        var models = new ModelOptions();
+        var images = new Option<int>("--images") { DefaultValueFactory = _ => 20, Description = "Images per measurement" };
+        var batches = new Option<int[]>("--batch") { DefaultValueFactory = _ => [1, 10], AllowMultipleArgumentsPerToken = true, Description = "Batch sizes" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 10, Description = "Denoising steps" };
+        var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice)" };
+        var command = new Command("sampling", "FineXtract sampling throughput (UNet evals/s, images/s; fp32 CPU)") { images, batches, steps, threads };
+        models.AddTo(command);
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(threads) is { } t) torch.set_num_threads(t);
+            var sources = models.Read(parse);
+            using var loaded = ExtractionModels.Load(sources);
+            var output = parse.InvocationConfiguration.Output;
+            var guidance = GuidanceSettings.Default(ExtractionMethod.FineXtract, sources.Kind == FineTuneKind.Lora);
+            int n = parse.GetValue(images);
+            output.WriteLine($"FineXtract sampling, latent {loaded.PretrainedUnet.Config.SampleSize}², {parse.GetValue(steps)} steps, {torch.get_num_threads()} threads, fp32 CPU");
+            output.WriteLine("batch  images  seconds  images/s  UNet evals/s");
+            foreach (int batch in parse.GetValue(batches)!)
+            {
+                using var sampler = new SeedBatchSampler(loaded, new SamplingSettings("a photo", guidance, SamplerMode.Faithful, parse.GetValue(steps), 0,
+                    loaded.PretrainedUnet.Config.SampleSize));
+                sampler.Generate([0]).Dispose(); // warm-up
+                var sw = Stopwatch.StartNew();
+                for (int start = 0; start < n; start += batch)
+                    sampler.Generate(Enumerable.Range(start, Math.Min(batch, n - start)).Select(i => (long)i).ToList()).Dispose();
+                double seconds = sw.Elapsed.TotalSeconds;
+                output.WriteLine($"{batch,5}  {n,6}  {seconds,7:F2}  {n / seconds,8:F2}  {(double)n * sampler.UNetEvaluationsPerImage / seconds,12:F1}");
             }
             return 0;
         });
