@@ -16,6 +16,7 @@ public static class CommandCatalog
         yield return InspectCommand.Create();
         yield return ForwardCommand.Create();
         yield return TokenizeCommand.Create();
+        yield return TrainCommand.Create();
         yield return BenchCommand.Create();
     }
 }

@@ -37,12 +37,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var scope = NewDisposeScope();
         var ctx = context ?? x;
-        var q = SplitHeads(to_q.forward(x));
-        var k = SplitHeads(to_k.forward(ctx));
-        var v = SplitHeads(to_v.forward(ctx));
+        // call (not forward) runs forward hooks: the LoRA trainer attaches its adapters that way.
+        var q = SplitHeads(to_q.call(x));
+        var k = SplitHeads(to_k.call(ctx));
+        var v = SplitHeads(to_v.call(ctx));
         var o = F.scaled_dot_product_attention(q, k, v);
         o = o.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1);
-        return ((Linear)to_out[0]).forward(o).MoveToOuterDisposeScope();
+        return ((Linear)to_out[0]).call(o).MoveToOuterDisposeScope();
     }
 
     /// <summary>Spatial form used by the VAE mid block: GroupNorm, attention over H·W, residual.</summary>

@@ -1,0 +1,133 @@
+using System.Security.Cryptography;
+using FineXtract.Checkpoints;
+using FineXtract.Diffusion.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FineXtract.Training;
+
+/// <summary>
+/// Low-rank adapters for the UNet's attention projections (<c>to_q</c>, <c>to_k</c>, <c>to_v</c>, <c>to_out.0</c>,
+/// as FineXtract's LoRA script targets), attached with forward hooks so that the model code is unchanged:
+/// y = W·x + (alpha / rank) · up(down(x)). Down is Gaussian N(0, 1/rank) and up zero at the start (peft's
+/// "gaussian" init), so the adapted model starts as the base. Written as a kohya-ss file.
+/// </summary>
+public sealed class LoraNetwork : nn.Module
+{
+    public static readonly string[] DefaultTargets = ["to_q", "to_k", "to_v", "to_out.0"];
+
+    private readonly ModuleList<LoraLinear> adapters;
+    private readonly List<(string Name, Linear Base)> _targets;
+    private readonly List<Action> _hooks = [];
+
+    public int Rank { get; }
+    public double Alpha { get; }
+    public double Scale => Alpha / Rank;
+
+    /// <summary>UNet module names that carry an adapter, in order.</summary>
+    public IReadOnlyList<string> TargetNames => _targets.Select(t => t.Name).ToList();
+
+    public LoraNetwork(UNet2DConditionModel unet, int rank, double alpha, long seed, IReadOnlyList<string>? targets = null)
+        : base(nameof(LoraNetwork))
+    {
+        if (rank < 1) throw new FineXtractException($"--rank must be at least 1, got {rank}");
+        if (!(alpha > 0)) throw new FineXtractException($"--alpha must be positive, got {alpha}");
+        Rank = rank;
+        Alpha = alpha;
+        targets ??= DefaultTargets;
+        _targets = unet.named_modules()
+            .Where(m => m.module is Linear && targets.Any(t => m.name.EndsWith("." + t, StringComparison.Ordinal)))
+            .Select(m => (m.name, (Linear)m.module)).ToList();
+        if (_targets.Count == 0) throw new FineXtractException("the UNet has no attention projections to adapt");
+        using var generator = StepRandom.Generator(seed, 0, StepRandom.Stream.Init);
+        adapters = nn.ModuleList(_targets.Select(t => new LoraLinear(t.Base.in_features, t.Base.out_features, rank, Scale, generator)).ToArray());
+        RegisterComponents();
+    }
+
+    /// <summary>Hooks the adapters into the UNet's forward (until <see cref="Detach"/>).</summary>
+    public void Attach()
+    {
+        if (_hooks.Count > 0) return;
+        for (int i = 0; i < _targets.Count; i++)
+        {
+            var adapter = adapters[i];
+            var remover = _targets[i].Base.register_forward_hook((_, input, output) => output + adapter.forward(input));
+            _hooks.Add(remover.remove);
+        }
+    }
+
+    public void Detach()
+    {
+        foreach (var remove in _hooks) remove();
+        _hooks.Clear();
+    }
+
+    /// <summary>kohya tensors: <c>lora_unet_&lt;module path, . → _&gt;.{lora_down.weight, lora_up.weight, alpha}</c>.</summary>
+    public IEnumerable<KeyValuePair<string, Tensor>> KohyaTensors()
+    {
+        for (int i = 0; i < _targets.Count; i++)
+        {
+            string stem = "lora_unet_" + _targets[i].Name.Replace('.', '_');
+            yield return KeyValuePair.Create(stem + ".lora_down.weight", (Tensor)adapters[i].Down.weight!);
+            yield return KeyValuePair.Create(stem + ".lora_up.weight", (Tensor)adapters[i].Up.weight!);
+            yield return KeyValuePair.Create(stem + ".alpha", torch.tensor((float)Alpha));
+        }
+    }
+
+    /// <summary>
+    /// Writes the kohya-format file with <paramref name="metadata"/> plus <c>sshs_model_hash</c> (SHA-256 of the data
+    /// section, what kohya and A1111 call the model hash / AutoV3).
+    /// </summary>
+    public void WriteKohya(string path, IReadOnlyDictionary<string, string> metadata, bool fp16)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = ModelWriters.Stored(KohyaTensors(), fp16).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (_, t) in tensors)
+        {
+            using var c = t.contiguous();
+            sha.AppendData(c.bytes);
+        }
+        var all = new Dictionary<string, string>(metadata) { ["sshs_model_hash"] = Convert.ToHexStringLower(sha.GetHashAndReset()) };
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        SafeTensorsWriter.Write(path, tensors, all);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Detach();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>One adapter: <c>down</c> (in → rank) and <c>up</c> (rank → out), both without bias, output scaled.</summary>
+public sealed class LoraLinear : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear down;
+    private readonly Linear up;
+    private readonly double _scale;
+
+    public Linear Down => down;
+    public Linear Up => up;
+
+    public LoraLinear(long inFeatures, long outFeatures, int rank, double scale, Generator generator) : base(nameof(LoraLinear))
+    {
+        down = nn.Linear(inFeatures, rank, hasBias: false);
+        up = nn.Linear(rank, outFeatures, hasBias: false);
+        _scale = scale;
+        using (no_grad())
+        {
+            using var r = randn(down.weight!.shape, generator: generator);
+            down.weight.copy_(r / rank);
+            up.weight!.zero_();
+        }
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return (up.forward(down.forward(x)) * _scale).MoveToOuterDisposeScope();
+    }
+}
