@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
 using FineXtract.Checkpoints;
+using FineXtract.Extraction.Pipeline;
+using FineXtract.Extraction.Sampling;
 using FineXtract.Cli.Benchmarks;
+using FineXtract.Extraction.Clustering;
 using TorchSharp;
 
 namespace FineXtract.Cli.Commands;
@@ -13,6 +16,8 @@ public static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks that print figures");
         command.Subcommands.Add(CreateUnet());
+        command.Subcommands.Add(CreateClique());
+        command.Subcommands.Add(CreateSampling());
         return command;
     }
 
@@ -50,6 +55,85 @@ public static class BenchCommand
                 double ms = sw.Elapsed.TotalMilliseconds / iterations;
                 double gflop = UNetFlops.Count(unet.Config, batch, side, side, 77) / 1e9;
                 output.WriteLine($"{batch,5}  {ms,10:F2}  {ms / batch,8:F2}  {gflop,13:F4}  {gflop / (ms / 1000),7:F2}");
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CreateClique()
+    {
+        var defaults = new CliqueClusteringOptions();
+        var sizes = new Option<int[]>("--n") { DefaultValueFactory = _ => [500, 5000], AllowMultipleArgumentsPerToken = true, Description = "Sample counts" };
+        var dim = new Option<int>("--dim") { DefaultValueFactory = _ => 512, Description = "Embedding dimension" };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Seed of the synthetic data" };
+        var expect = new Option<int>("--expect") { DefaultValueFactory = _ => defaults.Expected, Description = "N (training images)" };
+        var budget = new Option<long>("--budget") { DefaultValueFactory = _ => defaults.WorkBudget, Description = "Clique-search nodes per round (0 = unlimited)" };
+        var command = new Command("clique", "Clique clustering on synthetic embeddings (10 planted near-duplicate groups + diffuse style samples)")
+        {
+            sizes, dim, seed, expect, budget,
+        };
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            long b = parse.GetValue(budget);
+            var options = defaults with { Expected = parse.GetValue(expect), WorkBudget = b <= 0 ? long.MaxValue : b };
+            output.WriteLine($"clique clustering, dim {parse.GetValue(dim)}, seed {parse.GetValue(seed)}, N {options.Expected}, budget {(b <= 0 ? "unlimited" : b)}, {Environment.ProcessorCount} cores");
+            output.WriteLine("planted_exact: planted groups returned exactly as a clique; hit_all / hit_n: planted groups containing a selected representative (faithful: all M / exact-n: the N largest)");
+            output.WriteLine("      n  similarity_s  cluster_s  start  threshold  label     M  rounds  exceeded        work  planted_exact  hit_all  hit_n");
+            foreach (int n in parse.GetValue(sizes)!)
+            {
+                if (n < 2) throw new FineXtractException($"--n must be >= 2, got {n}");
+                var data = SyntheticEmbeddings.Generate(n, parse.GetValue(dim), parse.GetValue(seed));
+                var sw = Stopwatch.StartNew();
+                var graph = SimilarityGraph.FromEmbeddings(data.Vectors);
+                double similarity = sw.Elapsed.TotalSeconds;
+                sw.Restart();
+                var r = CliqueClustering.Run(graph, options);
+                double cluster = sw.Elapsed.TotalSeconds;
+                var found = r.Clusters.Select(c => string.Join(',', c.Members)).ToHashSet();
+                int exact = data.Groups.Count(g => found.Contains(string.Join(',', g)));
+                int Hits(IEnumerable<CliqueCluster> selected) =>
+                    data.Groups.Count(g => selected.Any(c => Array.BinarySearch(g, c.Representative) >= 0));
+                int hitAll = Hits(r.Clusters), hitN = Hits(r.Clusters.Take(options.Expected));
+                output.WriteLine(FormattableString.Invariant(
+                    $"{n,7}  {similarity,12:F2}  {cluster,9:F2}  {r.StartThreshold,5:F2}  {r.Threshold,9:F2}  {r.OfficialThresholdLabel,5:F2}  {r.M,4}  {r.Rounds,6}  {r.BudgetExceededRounds,8}  {r.TotalWork,10}  {exact,10}/{data.Groups.Length}  {hitAll,4}/{data.Groups.Length}  {hitN,2}/{data.Groups.Length}"));
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Seed-batch throughput of the real sampler (guidance, denoising loop, VAE decode) in UNet evaluations per second.</summary>
+    private static Command CreateSampling()
+    {
+        var models = new ModelOptions();
+        var images = new Option<int>("--images") { DefaultValueFactory = _ => 20, Description = "Images per measurement" };
+        var batches = new Option<int[]>("--batch") { DefaultValueFactory = _ => [1, 10], AllowMultipleArgumentsPerToken = true, Description = "Batch sizes" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 10, Description = "Denoising steps" };
+        var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice)" };
+        var command = new Command("sampling", "FineXtract sampling throughput (UNet evals/s, images/s; fp32 CPU)") { images, batches, steps, threads };
+        models.AddTo(command);
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(threads) is { } t) torch.set_num_threads(t);
+            var sources = models.Read(parse);
+            using var loaded = ExtractionModels.Load(sources);
+            var output = parse.InvocationConfiguration.Output;
+            var guidance = GuidanceSettings.Default(ExtractionMethod.FineXtract, sources.Kind == FineTuneKind.Lora);
+            int n = parse.GetValue(images);
+            output.WriteLine($"FineXtract sampling, latent {loaded.PretrainedUnet.Config.SampleSize}², {parse.GetValue(steps)} steps, {torch.get_num_threads()} threads, fp32 CPU");
+            output.WriteLine("batch  images  seconds  images/s  UNet evals/s");
+            foreach (int batch in parse.GetValue(batches)!)
+            {
+                using var sampler = new SeedBatchSampler(loaded, new SamplingSettings("a photo", guidance, SamplerMode.Faithful, parse.GetValue(steps), 0,
+                    loaded.PretrainedUnet.Config.SampleSize));
+                sampler.Generate([0]).Dispose(); // warm-up
+                var sw = Stopwatch.StartNew();
+                for (int start = 0; start < n; start += batch)
+                    sampler.Generate(Enumerable.Range(start, Math.Min(batch, n - start)).Select(i => (long)i).ToList()).Dispose();
+                double seconds = sw.Elapsed.TotalSeconds;
+                output.WriteLine($"{batch,5}  {n,6}  {seconds,7:F2}  {n / seconds,8:F2}  {(double)n * sampler.UNetEvaluationsPerImage / seconds,12:F1}");
             }
             return 0;
         });

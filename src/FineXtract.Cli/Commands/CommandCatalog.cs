@@ -7,11 +7,16 @@ public static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return ExtractCommand.Create();
+        yield return EvaluateCommand.Create();
+        yield return ReproduceCommand.Create();
+        yield return PromptsCommand.Create();
+        yield return ClusterCommand.Create();
+        yield return EmbedCommand.Create();
         yield return InspectCommand.Create();
         yield return ForwardCommand.Create();
         yield return TokenizeCommand.Create();
-        yield return BenchCommand.Create();
         yield return TrainCommand.Create();
-        yield return EmbedCommand.Create();
+        yield return BenchCommand.Create();
     }
 }

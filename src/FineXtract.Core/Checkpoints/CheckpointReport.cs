@@ -32,14 +32,7 @@ public sealed record CheckpointReport(
     PipelineInfo? Pipeline,
     IReadOnlyList<string> Warnings)
 {
-    public static JsonSerializerOptions JsonOptions { get; } = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        // Tag names and captions are shown as written (no \u escapes for non-ASCII or '+', '<', '&').
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
+    public static JsonSerializerOptions JsonOptions => JsonDefaults.Output;
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 }

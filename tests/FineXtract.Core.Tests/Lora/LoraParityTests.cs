@@ -72,3 +72,58 @@ public class LoraParityTests(ITestOutputHelper log)
         finally { File.Delete(path); }
     }
 }
+
+public class LoraFormatTests(ITestOutputHelper log)
+{
+    /// <summary>
+    /// The old diffusers attention-processor naming (load_attn_procs) and the peft naming of the same attention LoRA
+    /// (built from the fixture's peft file) must merge to the same model.
+    /// </summary>
+    [Fact]
+    public void AttnProcsFormatMatchesThePeftFormat()
+    {
+        var attnPath = Path.Combine(Path.GetTempPath(), $"attnprocs-{Guid.NewGuid():N}.safetensors");
+        var peftPath = Path.Combine(Path.GetTempPath(), $"peft-{Guid.NewGuid():N}.safetensors");
+        var attn = new Dictionary<string, torch.Tensor>();
+        var peftSubset = new Dictionary<string, torch.Tensor>();
+        try
+        {
+            using (var peft = SafeTensorsFile.Open(Fixtures.Path_("lora", "diffusers_lora", "pytorch_lora_weights.safetensors")))
+            {
+                foreach (var key in peft.Tensors.Keys)
+                {
+                    var m = System.Text.RegularExpressions.Regex.Match(key, @"^unet\.(.+\.attn[12])\.to_(q|k|v|out\.0)\.lora_(A|B)\.weight$");
+                    if (!m.Success) continue;
+                    string proj = m.Groups[2].Value == "out.0" ? "out" : m.Groups[2].Value;
+                    attn[$"{m.Groups[1].Value}.processor.to_{proj}_lora.{(m.Groups[3].Value == "A" ? "down" : "up")}.weight"] = peft.Load(key);
+                    peftSubset[key] = peft.Load(key);
+                }
+            }
+            SafeTensorsWriter.Write(attnPath, attn);
+            SafeTensorsWriter.Write(peftPath, peftSubset);
+            using var viaAttnProcs = ModelLoader.LoadUnet(Fixtures.Parity);
+            using var viaPeft = ModelLoader.LoadUnet(Fixtures.Parity);
+            using (var a = LoraAdapter.Open(attnPath))
+            {
+                Assert.Equal("diffusers-attn-procs", a.Format);
+                Assert.Equal(attn.Count / 2, a.MergeInto(viaAttnProcs, LoraTarget.Unet, 1.0));
+            }
+            using (var p = LoraAdapter.Open(peftPath))
+                Assert.Equal(peftSubset.Count / 2, p.MergeInto(viaPeft, LoraTarget.Unet, 1.0));
+            using var io = SafeTensorsFile.Open(Fixtures.Path_("lora", "io.safetensors"));
+            using var _ = torch.inference_mode();
+            using var scope = torch.NewDisposeScope();
+            var outAttn = viaAttnProcs.forward(io.Load("sample"), io.Load("timestep"), io.Load("encoder_hidden_states"));
+            var outPeft = viaPeft.forward(io.Load("sample"), io.Load("timestep"), io.Load("encoder_hidden_states"));
+            var outBase = io.Load("out_base");
+            Assert.True(Parity.RelativeError(outAttn, outBase) > 1e-3, "the attn-procs LoRA was not applied");
+            Parity.AssertClose(outAttn, outPeft, 1e-6, "attn-procs vs peft naming", log);
+        }
+        finally
+        {
+            foreach (var t in attn.Values.Concat(peftSubset.Values)) t.Dispose();
+            File.Delete(attnPath);
+            File.Delete(peftPath);
+        }
+    }
+}

@@ -21,27 +21,56 @@ public sealed class ConfigJson
     public static ConfigJson Load(string path)
     {
         if (!File.Exists(path)) throw new FineXtractException($"{path}: config file not found");
+        string text;
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path)) is JsonObject o
-                ? new ConfigJson(o, path)
-                : throw new FineXtractException($"{path}: config must be a JSON object");
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FineXtractException($"{path}: cannot read the config: {e.Message}", e);
+        }
+        return Parse(text, path);
+    }
+
+    public static ConfigJson Parse(string json, string source)
+    {
+        try
+        {
+            var options = new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip };
+            return JsonNode.Parse(json, documentOptions: options) is JsonObject o
+                ? new ConfigJson(o, source)
+                : throw new FineXtractException($"{source}: config must be a JSON object");
         }
         catch (JsonException e)
         {
-            throw new FineXtractException($"{path}: invalid JSON ({e.Message})");
+            throw new FineXtractException($"{source}: invalid JSON ({e.Message})");
         }
     }
 
     public static ConfigJson Empty(string source) => new(new JsonObject(), source);
 
+    /// <summary>JSON null counts as absent, as in diffusers' configs.</summary>
     public bool Has(string key) => _root[key] is not null;
 
     public string? String(string key, string? fallback = null) => Get(key, fallback, n => n.GetValue<string>());
-    public int Int(string key, int fallback) => Get(key, fallback, n => n.GetValue<int>());
-    public int? IntOrNull(string key) => _root[key] is null ? null : Get<int?>(key, null, n => n.GetValue<int>());
-    public double Double(string key, double fallback) => Get(key, fallback, n => n.GetValue<double>());
-    public bool Bool(string key, bool fallback) => Get(key, fallback, n => n.GetValue<bool>());
+    public int Int(string key, int fallback) => IntOrNull(key) ?? fallback;
+    public double Double(string key, double fallback) => DoubleOrNull(key) ?? fallback;
+    public bool Bool(string key, bool fallback) => BoolOrNull(key) ?? fallback;
+    public bool? BoolOrNull(string key) => Get<bool?>(key, null, n => n.GetValue<bool>());
+
+    /// <summary>An integer; 1000.0 is accepted as 1000 (Python writes some counts as floats).</summary>
+    public int? IntOrNull(string key) => Get<int?>(key, null, n =>
+    {
+        double d = n.GetValue<double>();
+        return d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue ? (int)d : throw new FormatException();
+    });
+
+    public double? DoubleOrNull(string key) => Get<double?>(key, null, n =>
+        n.GetValue<double>() is var d && double.IsFinite(d) ? d : throw new FormatException());
+
+    public double[]? Doubles(string key) => _root[key] is null ? null
+        : Get<double[]?>(key, null, n => n.AsArray().Select(x => x!.GetValue<double>() is var d && double.IsFinite(d) ? d : throw new FormatException()).ToArray());
 
     public int[] Ints(string key, int[] fallback) =>
         Get(key, fallback, n => n.AsArray().Select(x => x!.GetValue<int>()).ToArray());

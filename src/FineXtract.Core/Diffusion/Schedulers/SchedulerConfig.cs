@@ -1,5 +1,5 @@
+using FineXtract.Diffusion.Models;
 using System.Globalization;
-using System.Text.Json;
 
 namespace FineXtract.Diffusion.Schedulers;
 
@@ -65,84 +65,59 @@ public sealed record SchedulerConfig
     public static SchedulerConfig StableDiffusion1 { get; } = new() { ClassName = "PNDMScheduler" };
 
     /// <summary>Reads a diffusers <c>scheduler_config.json</c>.</summary>
-    public static SchedulerConfig Load(string path)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new FineXtractException($"{path}: cannot read the scheduler config: {e.Message}", e);
-        }
-        return Parse(text, path);
-    }
+    public static SchedulerConfig Load(string path) => FromJson(ConfigJson.Load(path));
 
     /// <summary>Parses the JSON text of a diffusers scheduler config; <paramref name="source"/> names it in errors.</summary>
-    public static SchedulerConfig Parse(string json, string source = "scheduler config")
+    public static SchedulerConfig Parse(string json, string source = "scheduler config") => FromJson(ConfigJson.Parse(json, source));
+
+    public static SchedulerConfig FromJson(ConfigJson r)
     {
-        JsonDocument doc;
-        try
+        string source = r.Source;
+        var d = new SchedulerConfig();
+        var config = new SchedulerConfig
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new FineXtractException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new FineXtractException($"{source}: expected a JSON object, found {root.ValueKind}");
-            var r = new Reader(root, source);
-            var d = new SchedulerConfig();
-            var config = new SchedulerConfig
+            ClassName = r.String("_class_name"),
+            NumTrainTimesteps = r.Int("num_train_timesteps", d.NumTrainTimesteps),
+            BetaStart = r.Double("beta_start", d.BetaStart),
+            BetaEnd = r.Double("beta_end", d.BetaEnd),
+            BetaSchedule = r.String("beta_schedule") switch
             {
-                ClassName = r.String("_class_name"),
-                NumTrainTimesteps = r.Int("num_train_timesteps") ?? d.NumTrainTimesteps,
-                BetaStart = r.Double("beta_start") ?? d.BetaStart,
-                BetaEnd = r.Double("beta_end") ?? d.BetaEnd,
-                BetaSchedule = r.String("beta_schedule") switch
-                {
-                    null => d.BetaSchedule,
-                    "linear" => BetaSchedule.Linear,
-                    "scaled_linear" => BetaSchedule.ScaledLinear,
-                    var s => throw new FineXtractException(
-                        $"{source}: beta_schedule '{s}' is not supported (supported: linear, scaled_linear)"),
-                },
-                TrainedBetas = r.DoubleArray("trained_betas"),
-                StepsOffset = r.Int("steps_offset") ?? d.StepsOffset,
-                SetAlphaToOne = r.Bool("set_alpha_to_one") ?? d.SetAlphaToOne,
-                ClipSample = r.Bool("clip_sample") ?? d.ClipSample,
-                ClipSampleRange = r.Double("clip_sample_range") ?? d.ClipSampleRange,
-                PredictionType = r.String("prediction_type") switch
-                {
-                    null => d.PredictionType,
-                    "epsilon" => PredictionType.Epsilon,
-                    "v_prediction" => PredictionType.VPrediction,
-                    var s => throw new FineXtractException(
-                        $"{source}: prediction_type '{s}' is not supported (supported: epsilon, v_prediction)"),
-                },
-                TimestepSpacing = r.String("timestep_spacing") switch
-                {
-                    null => d.TimestepSpacing,
-                    "leading" => TimestepSpacing.Leading,
-                    "trailing" => TimestepSpacing.Trailing,
-                    "linspace" => TimestepSpacing.Linspace,
-                    var s => throw new FineXtractException(
-                        $"{source}: timestep_spacing '{s}' is not supported (supported: leading, trailing, linspace)"),
-                },
-                SkipPrkSteps = r.Bool("skip_prk_steps") ?? d.SkipPrkSteps,
-            };
-            if (r.Bool("thresholding") == true)
-                throw new FineXtractException($"{source}: thresholding (dynamic thresholding) is not supported");
-            if (r.Bool("rescale_betas_zero_snr") == true)
-                throw new FineXtractException($"{source}: rescale_betas_zero_snr is not supported");
-            config.Validate(source);
-            return config;
-        }
+                null => d.BetaSchedule,
+                "linear" => BetaSchedule.Linear,
+                "scaled_linear" => BetaSchedule.ScaledLinear,
+                var s => throw new FineXtractException(
+                    $"{source}: beta_schedule '{s}' is not supported (supported: linear, scaled_linear)"),
+            },
+            TrainedBetas = r.Doubles("trained_betas"),
+            StepsOffset = r.Int("steps_offset", d.StepsOffset),
+            SetAlphaToOne = r.Bool("set_alpha_to_one", d.SetAlphaToOne),
+            ClipSample = r.Bool("clip_sample", d.ClipSample),
+            ClipSampleRange = r.Double("clip_sample_range", d.ClipSampleRange),
+            PredictionType = r.String("prediction_type") switch
+            {
+                null => d.PredictionType,
+                "epsilon" => PredictionType.Epsilon,
+                "v_prediction" => PredictionType.VPrediction,
+                var s => throw new FineXtractException(
+                    $"{source}: prediction_type '{s}' is not supported (supported: epsilon, v_prediction)"),
+            },
+            TimestepSpacing = r.String("timestep_spacing") switch
+            {
+                null => d.TimestepSpacing,
+                "leading" => TimestepSpacing.Leading,
+                "trailing" => TimestepSpacing.Trailing,
+                "linspace" => TimestepSpacing.Linspace,
+                var s => throw new FineXtractException(
+                    $"{source}: timestep_spacing '{s}' is not supported (supported: leading, trailing, linspace)"),
+            },
+            SkipPrkSteps = r.Bool("skip_prk_steps", d.SkipPrkSteps),
+        };
+        if (r.BoolOrNull("thresholding") == true)
+            throw new FineXtractException($"{source}: thresholding (dynamic thresholding) is not supported");
+        if (r.BoolOrNull("rescale_betas_zero_snr") == true)
+            throw new FineXtractException($"{source}: rescale_betas_zero_snr is not supported");
+        config.Validate(source);
+        return config;
     }
 
     /// <summary>Throws a <see cref="FineXtractException"/> naming <paramref name="source"/> if a value is out of range.</summary>
@@ -179,58 +154,4 @@ public sealed record SchedulerConfig
     public static string Name(PredictionType p) => p == PredictionType.Epsilon ? "epsilon" : "v_prediction";
 
     private static string Fmt(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-
-    /// <summary>Typed access to optional keys; JSON null counts as absent; a wrong type is a user error.</summary>
-    private readonly struct Reader(JsonElement root, string source)
-    {
-        private JsonElement? Get(string key) =>
-            root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
-
-        private FineXtractException Bad(string key, JsonElement v, string expected) =>
-            new($"{source}: {key} must be {expected}, got {v.GetRawText()}");
-
-        public string? String(string key) => Get(key) is not { } v ? null
-            : v.ValueKind == JsonValueKind.String ? v.GetString() : throw Bad(key, v, "a string");
-
-        public bool? Bool(string key) => Get(key) is not { } v ? null
-            : v.ValueKind switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                _ => throw Bad(key, v, "true or false"),
-            };
-
-        public int? Int(string key)
-        {
-            if (Get(key) is not { } v) return null;
-            if (v.ValueKind == JsonValueKind.Number)
-            {
-                if (v.TryGetInt32(out var i)) return i;
-                // 1000.0 is accepted as 1000.
-                if (v.TryGetDouble(out var dd) && dd == Math.Floor(dd) && dd >= int.MinValue && dd <= int.MaxValue) return (int)dd;
-            }
-            throw Bad(key, v, "an integer");
-        }
-
-        public double? Double(string key)
-        {
-            if (Get(key) is not { } v) return null;
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && double.IsFinite(d)) return d;
-            throw Bad(key, v, "a finite number");
-        }
-
-        public IReadOnlyList<double>? DoubleArray(string key)
-        {
-            if (Get(key) is not { } v) return null;
-            if (v.ValueKind != JsonValueKind.Array) throw Bad(key, v, "an array of numbers or null");
-            var list = new List<double>(v.GetArrayLength());
-            foreach (var e in v.EnumerateArray())
-            {
-                if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out var d) || !double.IsFinite(d))
-                    throw new FineXtractException($"{source}: {key} must contain only finite numbers, found {e.GetRawText()}");
-                list.Add(d);
-            }
-            return list;
-        }
-    }
 }

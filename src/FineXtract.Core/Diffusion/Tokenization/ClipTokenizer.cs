@@ -129,6 +129,25 @@ public sealed class ClipTokenizer
         return result;
     }
 
+    /// <summary>Size of the vocabulary (49,408 for CLIP).</summary>
+    public int VocabularySize => _bpe.Vocabulary.Count;
+
+    /// <summary>The text of one vocabulary entry; <paramref name="wholeWord"/> tells whether it ends a word (</w>).</summary>
+    public string TokenText(int id, out bool wholeWord)
+    {
+        if (_idToToken is null)
+        {
+            var names = new string[_bpe.Vocabulary.Count];
+            foreach (var (token, tokenId) in _bpe.Vocabulary)
+                if (tokenId >= 0 && tokenId < names.Length) names[tokenId] = token;
+            _idToToken = names;
+        }
+        wholeWord = _idToToken[id]?.EndsWith("</w>", StringComparison.Ordinal) == true;
+        return (_bpe.Decode([id]) ?? string.Empty).Trim();
+    }
+
+    private string[]? _idToToken;
+
     /// <summary>int64 tensor [n, <see cref="MaxLength"/>] on the CPU, one row per text.</summary>
     public torch.Tensor EncodeBatch(IEnumerable<string> texts)
     {

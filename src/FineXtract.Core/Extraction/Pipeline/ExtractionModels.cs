@@ -162,7 +162,10 @@ public sealed class ExtractionModels : IDisposable
         return Directory.Exists(basePath) && File.Exists(path) ? SchedulerConfig.Load(path) : SchedulerConfig.StableDiffusion1;
     }
 
-    /// <summary>Text states for the prompt and the empty prompt, each repeated <paramref name="batch"/> times.</summary>
+    /// <summary>
+    /// Text states for the prompt and the empty prompt, each repeated <paramref name="batch"/> times. The tensors belong
+    /// to no dispose scope: the caller keeps them across batches and disposes them.
+    /// </summary>
     public PromptEmbeddings EncodePrompts(string caption, int batch)
     {
         using var scope = NewDisposeScope();
@@ -177,8 +180,8 @@ public sealed class ExtractionModels : IDisposable
         var ft = FineTunedTextEncoderDiffers ? Encode(FineTunedTextEncoder) : pre;
         Tensor Rows(Tensor t, int row) => t[row].unsqueeze(0).expand(batch, -1, -1).contiguous();
         var result = new PromptEmbeddings(Rows(pre, 0), Rows(pre, 1), Rows(ft, 0), Rows(ft, 1));
-        foreach (var t in new[] { result.PretrainedEmpty, result.PretrainedCaption, result.FineTunedEmpty, result.FineTunedCaption })
-            t.MoveToOuterDisposeScope();
+        foreach (var t in new[] { result.PretrainedEmpty, result.PretrainedCaption, result.FineTunedEmpty, result.FineTunedCaption }.Distinct())
+            t.DetachFromDisposeScope();
         return result;
     }
 

@@ -59,3 +59,36 @@ public sealed record GuidanceSettings(ExtractionMethod Method, double Scale, dou
     /// <summary>UNet evaluations per image per denoising step.</summary>
     public int UNetEvaluationsPerStep => Method == ExtractionMethod.Direct ? 1 : 2;
 }
+
+/// <summary>The names used on the command line and in results.json.</summary>
+public static class SamplingNames
+{
+    public static string Of(ExtractionMethod m) => m switch { ExtractionMethod.Cfg => "cfg", ExtractionMethod.Direct => "direct", _ => "finextract" };
+
+    public static string Of(GuidanceVariant v) => v switch { GuidanceVariant.SameCaption => "same-caption", GuidanceVariant.CaptionFree => "caption-free", _ => "conditional" };
+
+    public static string Of(SamplerMode s) => s == SamplerMode.Ddim ? "ddim" : "faithful";
+
+    public static ExtractionMethod Method(string name) => name switch
+    {
+        "finextract" => ExtractionMethod.FineXtract,
+        "cfg" => ExtractionMethod.Cfg,
+        "direct" => ExtractionMethod.Direct,
+        _ => throw new FineXtractException($"unknown method '{name}' (finextract, cfg, direct)"),
+    };
+
+    public static GuidanceVariant Variant(string name) => name switch
+    {
+        "conditional" => GuidanceVariant.Conditional,
+        "same-caption" => GuidanceVariant.SameCaption,
+        "caption-free" => GuidanceVariant.CaptionFree,
+        _ => throw new FineXtractException($"unknown variant '{name}' (conditional, same-caption, caption-free)"),
+    };
+
+    public static SamplerMode Sampler(string name) => name switch
+    {
+        "faithful" => SamplerMode.Faithful,
+        "ddim" => SamplerMode.Ddim,
+        _ => throw new FineXtractException($"unknown sampler '{name}' (faithful, ddim)"),
+    };
+}
