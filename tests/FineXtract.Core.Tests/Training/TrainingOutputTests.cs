@@ -110,6 +110,7 @@ public class TrainingOutputTests(TinyWorld world) : IClassFixture<TinyWorld>
         Assert.Equal(3, folder.GetProperty(TinyWorld.Prompt).GetInt32());
         using var dirs = JsonDocument.Parse(meta["ss_dataset_dirs"]);
         Assert.Equal(3, dirs.RootElement.GetProperty($"2_{TinyWorld.Prompt}").GetProperty("img_count").GetInt32());
+        Assert.Equal(TinyWorld.Prompt, FineXtract.Extraction.Prompts.PromptRecovery.FromMetadata(meta)[0].Prompt);
 
         using var file = SafeTensorsFile.Open(output);
         var hashes = CheckpointHashes.Compute(output, 8 + file.HeaderLength, meta["sshs_model_hash"]);
