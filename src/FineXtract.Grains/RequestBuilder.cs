@@ -41,6 +41,32 @@ public static class RequestBuilder
         return request;
     }
 
+    /// <summary>The inverse of <see cref="Build"/>: a core request as a manifest entry plus parameters (for `finextract extract`).</summary>
+    public static (CheckpointEntry Entry, ExtractionParameters Parameters) Split(ExtractionRequest r, string id)
+    {
+        var entry = new CheckpointEntry(id, r.Models.BasePath, r.Models.FineTunedPath, r.Models.LoraPath, r.Prompt, r.ReferenceFolder, null, r.Models.LoraScale);
+        var parameters = new ExtractionParameters
+        {
+            Images = r.Images,
+            Batch = r.Batch,
+            Steps = r.Steps,
+            Seed = r.Seed,
+            Method = SamplingNames.Of(r.Method),
+            Variant = SamplingNames.Of(r.Variant),
+            Guidance = r.GuidanceScale,
+            FixTerm = r.FixTerm,
+            Sampler = SamplingNames.Of(r.Sampler),
+            Selection = r.Selection == SelectionMode.ExactN ? "exact-n" : "faithful",
+            Expected = r.Expected,
+            LatentSize = r.LatentSize,
+            ClusterWorkBudget = r.ClusterWorkBudget,
+            Descriptor = r.Descriptor,
+            Preprocess = r.Preprocessing,
+            Tokenizer = r.Models.TokenizerPath,
+        };
+        return (entry, parameters);
+    }
+
     /// <summary>Checks the parameters without files (at submission, so a campaign with a typo fails at once).</summary>
     public static void Validate(ExtractionParameters p)
     {

@@ -20,7 +20,7 @@ public sealed class SamplerMetrics
         _evaluations = meter.CreateCounter<long>("finextract.sampler.unet.evaluations", "{evaluation}", "UNet evaluations (rate() gives evals/s)");
         _inFlight = meter.CreateUpDownCounter<long>("finextract.sampler.batches.in_flight", "{batch}", "Seed batches being generated");
         _duration = meter.CreateHistogram<double>("finextract.sampler.batch.duration", "s", "Time to render and embed one seed batch");
-        meter.CreateObservableGauge("finextract.sampler.unet.evaluations_per_second", () => _lastRate, "{evaluation}/s",
+        meter.CreateObservableGauge("finextract.sampler.unet.evaluations_per_second", () => _lastRate, null,
             "UNet evaluations per second of the last batch");
     }
 

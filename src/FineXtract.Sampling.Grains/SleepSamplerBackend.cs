@@ -18,7 +18,10 @@ public sealed class SleepSamplerBackend(TimeSpan perBatch, int dimension = 8) : 
         var parameters = new ParametersRecord("finextract", "conditional", 0, 0, "sleep", "none", request.Steps, request.Images, request.Batch,
             request.Seed, 1, 1, "faithful", Math.Min(request.Expected ?? ExtractionDefaults.Expected, request.Images), request.ClusterWorkBudget,
             new DescriptorRecord("sleep-stand-in", false, dimension, "none", "benchmark stand-in: no model was run"), "stand-in");
-        var context = new ExtractionContext(request, [], "sd1", new FineTuneRecord(request.Models.Kind == FineTuneKind.Lora ? "lora" : "full", null, null, 0, false),
+        var inputs = new List<InputRecord> { new("base", request.Models.BasePath, []) };
+        if (request.Models.FineTunedPath is { } ft) inputs.Add(new("finetuned", ft, []));
+        if (request.Models.LoraPath is { } lora) inputs.Add(new("lora", lora, []));
+        var context = new ExtractionContext(request, inputs, "sd1", new FineTuneRecord(request.Models.Kind == FineTuneKind.Lora ? "lora" : "full", null, null, 0, false),
             new PromptRecord(request.Prompt, "given", null, null), parameters, request.Steps * 2, 0, 0);
         return new Session(context, perBatch, dimension);
     }

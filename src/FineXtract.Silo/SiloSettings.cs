@@ -31,6 +31,8 @@ public sealed record SiloSettings
     public TimeSpan? PollInterval { get; init; }
     /// <summary>Failure detection tuned for tests and single-machine clusters (a killed silo is noticed in seconds).</summary>
     public bool FastFailureDetection { get; init; }
+    /// <summary>IP address other silos and clients reach this one at (default: $POD_IP, else 127.0.0.1).</summary>
+    public string? Advertise { get; init; }
     /// <summary>Silo name in membership and logs (default: host name and silo port).</summary>
     public string? Name { get; init; }
 

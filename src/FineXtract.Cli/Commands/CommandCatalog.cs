@@ -16,5 +16,6 @@ public static class CommandCatalog
         yield return ExtractCommand.Create();
         yield return EvaluateCommand.Create();
         yield return ReproduceCommand.Create();
+        yield return SiloCommand.Create();
     }
 }
