@@ -17,5 +17,6 @@ public static class CommandCatalog
         yield return EvaluateCommand.Create();
         yield return ReproduceCommand.Create();
         yield return SiloCommand.Create();
+        yield return CampaignCommand.Create();
     }
 }
