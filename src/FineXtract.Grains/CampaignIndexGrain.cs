@@ -2,10 +2,10 @@ using Microsoft.Extensions.Options;
 
 namespace FineXtract.Grains;
 
+/// <summary>Only the matches: which checkpoints were added is told by the vector files (state writes stay small).</summary>
 [GenerateSerializer, Alias("fx.CampaignIndexState")]
 public sealed class CampaignIndexState
 {
-    [Id(0)] public List<string> Added { get; set; } = [];
     [Id(1)] public List<SharedImage> Shared { get; set; } = [];
 }
 
@@ -26,9 +26,9 @@ public sealed class CampaignIndexGrain(
 
     public async Task<IReadOnlyList<SharedImage>> Add(string checkpointId, IReadOnlyList<ExtractedEmbedding> extracted, double threshold)
     {
-        if (state.State.Added.Contains(checkpointId))
-            return state.State.Shared.Where(s => s.CheckpointA == checkpointId || s.CheckpointB == checkpointId).ToList();
         var vectors = Load();
+        if (vectors.ContainsKey(checkpointId))
+            return state.State.Shared.Where(s => s.CheckpointA == checkpointId || s.CheckpointB == checkpointId).ToList();
         var mine = extracted.Select(e => (e.Image, Normalise(e.Embedding))).ToList();
         var found = await Task.Run(() =>
         {
@@ -43,13 +43,18 @@ public sealed class CampaignIndexGrain(
                     }
             return matches;
         });
-        EmbeddingFile.Write(Path.Combine(Folder, checkpointId + ".f32"), mine.Select(m => m.Item2).ToList());
+        // Matches first, then the vector files: a crash in between re-adds the checkpoint and records nothing twice.
+        var fresh = found.Where(f => !state.State.Shared.Contains(f)).ToList();
+        if (fresh.Count > 0)
+        {
+            state.State.Shared.AddRange(fresh);
+            await StorageRetry.WriteAsync(state);
+        }
+        Directory.CreateDirectory(Folder);
         await File.WriteAllTextAsync(Path.Combine(Folder, checkpointId + ".images"), string.Join(',', mine.Select(m => m.Image)));
+        EmbeddingFile.Write(Path.Combine(Folder, checkpointId + ".f32"), mine.Select(m => m.Item2).ToList());
         vectors[checkpointId] = mine;
-        state.State.Added.Add(checkpointId);
-        state.State.Shared.AddRange(found);
-        await StorageRetry.WriteAsync(state);
-        metrics.Shared(found.Count);
+        metrics.Shared(fresh.Count);
         return found;
     }
 
@@ -59,10 +64,11 @@ public sealed class CampaignIndexGrain(
     {
         if (_vectors is not null) return _vectors;
         _vectors = [];
-        foreach (var id in state.State.Added)
+        if (!Directory.Exists(Folder)) return _vectors;
+        foreach (var vectors in Directory.EnumerateFiles(Folder, "*.f32"))
         {
-            string vectors = Path.Combine(Folder, id + ".f32"), images = Path.Combine(Folder, id + ".images");
-            if (!File.Exists(vectors) || !File.Exists(images)) continue;
+            string id = Path.GetFileNameWithoutExtension(vectors), images = Path.Combine(Folder, id + ".images");
+            if (!File.Exists(images)) continue;
             var v = EmbeddingFile.Read(vectors);
             var i = File.ReadAllText(images).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
             _vectors[id] = [.. i.Zip(v)];

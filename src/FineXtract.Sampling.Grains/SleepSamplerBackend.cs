@@ -41,7 +41,9 @@ public sealed class SleepSamplerBackend(TimeSpan perBatch, int dimension = 8) : 
                 await File.WriteAllBytesAsync(Path.Combine(runFolder, file), Png, cancel);
                 files.Add(file);
             }
-            var embeddings = indices.Select(i => Vector(context.Request.Seed, i)).ToList();
+            // Different per checkpoint (its output folder), deterministic per image: no two checkpoints share an image.
+            long job = Fnv1a(context.Request.OutputFolder);
+            var embeddings = indices.Select(i => Vector(context.Request.Seed ^ (job << 20), i)).ToList();
             return new GeneratedImages(indices.ToArray(), files, embeddings, indices.Count * (long)context.UNetEvaluationsPerImage, perBatch.TotalSeconds, 0);
         }
 
@@ -50,12 +52,19 @@ public sealed class SleepSamplerBackend(TimeSpan perBatch, int dimension = 8) : 
 
         private float[] Vector(long seed, long index)
         {
-            var random = new Random(HashCode.Combine(seed, index));
+            var random = new Random((int)(seed * 31 + index) ^ (int)(seed >> 32));
             var v = new float[dimension];
             double norm = 0;
             for (int k = 0; k < dimension; k++) norm += (v[k] = (float)(random.NextDouble() * 2 - 1)) * v[k];
             for (int k = 0; k < dimension; k++) v[k] /= (float)Math.Sqrt(norm);
             return v;
+        }
+
+        private static long Fnv1a(string s)
+        {
+            ulong h = 14695981039346656037;
+            foreach (char c in s) h = (h ^ c) * 1099511628211;
+            return (long)(h >> 24);
         }
 
         public void Dispose() { }

@@ -1,4 +1,5 @@
 using FineXtract.Cli.Campaigns;
+using FineXtract.Cli.LocalCluster;
 using FineXtract.Extraction.Evidence;
 using FineXtract.Grains;
 using FineXtract.Tests;

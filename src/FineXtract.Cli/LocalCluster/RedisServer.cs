@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace FineXtract.Integration.Tests;
+namespace FineXtract.Cli.LocalCluster;
 
 /// <summary>
 /// A private redis-server on a free 127.0.0.1 port, with an append-only file fsynced on every write (grain state
-/// survives a restart). A missing redis-server is a failure (CI installs it), never a skip.
+/// survives a restart): for `bench campaign` and the integration tests. A missing redis-server is an error, never a skip.
 /// </summary>
 public sealed class RedisServer : IDisposable
 {

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace FineXtract.Integration.Tests;
+namespace FineXtract.Cli.LocalCluster;
 
-/// <summary>A `finextract silo` process on its own ports, joined to a Redis-registered cluster.</summary>
+/// <summary>A `finextract silo` process on its own ports, joined to a Redis-registered cluster (benchmarks, tests).</summary>
 public sealed class SiloProcess : IDisposable
 {
     private readonly Process _process;
@@ -14,14 +14,19 @@ public sealed class SiloProcess : IDisposable
     public int GatewayPort { get; } = RedisServer.FreePort();
     public int HttpPort { get; } = RedisServer.FreePort();
 
-    public SiloProcess(string redis, string clusterId, string role, string artifacts, params string[] extra)
+    public SiloProcess(string redis, string clusterId, string role, string artifacts)
+        : this(FinextractDll, redis, clusterId, role, artifacts)
+    {
+    }
+
+    public SiloProcess(string finextractDll, string redis, string clusterId, string role, string artifacts, params string[] extra)
     {
         Role = role;
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.Environment["FINEXTRACT_LOG"] = "Warning";
         foreach (var a in new[]
                  {
-                     FinextractDll, "silo", "--redis", redis, "--cluster-id", clusterId, "--role", role, "--silo-port", SiloPort.ToString(),
+                     finextractDll, "silo", "--redis", redis, "--cluster-id", clusterId, "--role", role, "--silo-port", SiloPort.ToString(),
                      "--gateway-port", GatewayPort.ToString(), "--http-port", HttpPort.ToString(), "--artifacts", artifacts, "--advertise", "127.0.0.1",
                      "--fast-failure-detection", "--poll-ms", "300",
                  }.Concat(extra))
@@ -38,19 +43,22 @@ public sealed class SiloProcess : IDisposable
         get { lock (_log) return _log.ToString(); }
     }
 
-    /// <summary>The CLI built next to this test project (same configuration).</summary>
+    /// <summary>
+    /// The CLI's own build output: src/FineXtract.Cli/bin/&lt;configuration&gt;/&lt;framework&gt;/finextract.dll when this runs from
+    /// a test project's bin folder (same configuration), else this very assembly.
+    /// </summary>
     public static string FinextractDll
     {
         get
         {
-            var bin = new DirectoryInfo(AppContext.BaseDirectory); // tests/X/bin/<cfg>/net10.0/
-            string configuration = bin.Parent!.Name, framework = bin.Name;
+            var bin = new DirectoryInfo(AppContext.BaseDirectory);
+            string configuration = bin.Parent?.Name ?? "Debug", framework = bin.Name;
             for (var dir = bin; dir is not null; dir = dir.Parent)
             {
                 string candidate = Path.Combine(dir.FullName, "src", "FineXtract.Cli", "bin", configuration, framework, "finextract.dll");
                 if (File.Exists(candidate)) return candidate;
             }
-            throw new FileNotFoundException("finextract.dll not found: build src/FineXtract.Cli first");
+            return typeof(SiloProcess).Assembly.Location;
         }
     }
 
@@ -77,6 +85,20 @@ public sealed class SiloProcess : IDisposable
     {
         using var http = new HttpClient();
         return await http.GetStringAsync($"http://127.0.0.1:{HttpPort}/metrics");
+    }
+
+    /// <summary>CPU time the process has used so far (user + system).</summary>
+    public double CpuSeconds()
+    {
+        try
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime.TotalSeconds;
+        }
+        catch (InvalidOperationException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Kills the process outright (no graceful shutdown), as a crashed node.</summary>
