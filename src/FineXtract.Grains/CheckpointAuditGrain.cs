@@ -346,10 +346,19 @@ public sealed class CheckpointAuditGrain(
         }
     }
 
+    private (string Json, ExtractionRequest Request)? _request;
+
+    /// <summary>The resolved request, parsed once per activation (status polls ask for it often).</summary>
+    private ExtractionRequest? Request()
+    {
+        if (S.RequestJson is null) return null;
+        if (_request is not { } r || !ReferenceEquals(r.Json, S.RequestJson)) _request = (S.RequestJson, ExtractionJson.Deserialize<ExtractionRequest>(S.RequestJson));
+        return _request.Value.Request;
+    }
+
     private int ImagesDone()
     {
-        if (S.Batches.Count == 0 || S.RequestJson is null) return 0;
-        var request = ExtractionJson.Deserialize<ExtractionRequest>(S.RequestJson);
+        if (S.Batches.Count == 0 || Request() is not { } request) return 0;
         return S.Batches.Sum(s => (int)Math.Min(request.Batch, request.Images - s));
     }
 
@@ -357,8 +366,7 @@ public sealed class CheckpointAuditGrain(
     {
         if (S.Status.State == state && S.Status.Phase == phase) return;
         S.Status = S.Status with { State = state, Phase = phase, ImagesPlanned = S.Status.ImagesPlanned };
-        if (S.RequestJson is not null && S.Status.ImagesPlanned == 0)
-            S.Status = S.Status with { ImagesPlanned = ExtractionJson.Deserialize<ExtractionRequest>(S.RequestJson).Images };
+        if (Request() is { } request && S.Status.ImagesPlanned == 0) S.Status = S.Status with { ImagesPlanned = request.Images };
         await PersistAsync();
     }
 
@@ -403,6 +411,8 @@ public sealed class CheckpointAuditGrain(
         {
             var status = GetStatusNow();
             await WithRetryAsync(_ => GrainFactory.GetGrain<ICampaignGrain>(campaign).OnCheckpointFinished(spec.Checkpoint.Id, status), ignoreCancel: true);
+            // Its outcome is durable and recorded: free the activation (10,000 finished audits need no memory).
+            DeactivateOnIdle();
         }
     }
 
