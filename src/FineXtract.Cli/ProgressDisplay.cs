@@ -10,7 +10,10 @@ namespace FineXtract.Cli;
 /// </summary>
 public static class ProgressDisplay
 {
-    public static async Task<T> RunAsync<T>(ParseResult parse, string title, Func<IProgress<ExtractionProgress>, CancellationToken, T> work, CancellationToken cancel)
+    public static Task<T> RunAsync<T>(ParseResult parse, string title, Func<IProgress<ExtractionProgress>, CancellationToken, T> work, CancellationToken cancel) =>
+        RunAsync(parse, title, (p, c) => Task.FromResult(work(p, c)), cancel);
+
+    public static async Task<T> RunAsync<T>(ParseResult parse, string title, Func<IProgress<ExtractionProgress>, CancellationToken, Task<T>> work, CancellationToken cancel)
     {
         var error = parse.InvocationConfiguration.Error;
         bool interactive = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected && AnsiConsole.Profile.Capabilities.Interactive;

@@ -18,6 +18,28 @@ public static class BenchCommand
         command.Subcommands.Add(CreateUnet());
         command.Subcommands.Add(CreateClique());
         command.Subcommands.Add(CreateSampling());
+        command.Subcommands.Add(CreateCampaign());
+        return command;
+    }
+
+    private static Command CreateCampaign()
+    {
+        var checkpoints = new Option<int>("--checkpoints") { DefaultValueFactory = _ => 10_000, Description = "Checkpoints in the manifest" };
+        var silos = new Option<int>("--silos") { DefaultValueFactory = _ => 2, Description = "Silo processes (role all)" };
+        var sleep = new Option<int>("--sleep-ms") { DefaultValueFactory = _ => 20, Description = "Stand-in sampler: sleep per seed batch" };
+        var images = new Option<int>("--images") { DefaultValueFactory = _ => 4, Description = "Images per checkpoint" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 4, Description = "Images per batch" };
+        var slots = new Option<int>("--slots") { DefaultValueFactory = _ => 16, Description = "Sampler slots per silo" };
+        var parallel = new Option<int>("--parallel") { DefaultValueFactory = _ => 128, Description = "Checkpoints audited at once" };
+        var redis = new Option<string?>("--redis") { Description = "Use this Redis (default: start a private redis-server on a free port)" };
+        var artifacts = new Option<string?>("--artifacts") { Description = "Artifact root (default: a temporary folder, removed afterwards)" };
+        var command = new Command("campaign", "Orleans orchestration at scale: a large campaign on silo processes whose samplers only sleep")
+        {
+            checkpoints, silos, sleep, images, batch, slots, parallel, redis, artifacts,
+        };
+        command.SetAction((parse, cancel) => CampaignBench.RunAsync(new CampaignBenchOptions(parse.GetValue(checkpoints), parse.GetValue(silos),
+            parse.GetValue(sleep), parse.GetValue(images), parse.GetValue(batch), parse.GetValue(slots), parse.GetValue(parallel), parse.GetValue(redis),
+            parse.GetValue(artifacts)), parse.InvocationConfiguration.Output, cancel));
         return command;
     }
 

@@ -18,5 +18,7 @@ public static class CommandCatalog
         yield return TokenizeCommand.Create();
         yield return TrainCommand.Create();
         yield return BenchCommand.Create();
+        yield return SiloCommand.Create();
+        yield return CampaignCommand.Create();
     }
 }

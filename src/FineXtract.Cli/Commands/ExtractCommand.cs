@@ -3,12 +3,13 @@ using FineXtract.Extraction.Clustering;
 using FineXtract.Extraction.Evidence;
 using FineXtract.Extraction.Pipeline;
 using FineXtract.Extraction.Sampling;
+using FineXtract.Silo;
 
 namespace FineXtract.Cli.Commands;
 
 /// <summary>
-/// <c>finextract extract</c>: the whole single-machine audit of one checkpoint, with a progress bar; Ctrl-C stops
-/// cleanly and leaves a valid partial result.
+/// <c>finextract extract</c>: the whole single-machine audit of one checkpoint (through an embedded silo's grains),
+/// with a progress bar; Ctrl-C stops cleanly and leaves a valid partial result.
 /// </summary>
 public static class ExtractCommand
 {
@@ -67,7 +68,8 @@ public static class ExtractCommand
                 OutputFolder = parse.GetValue(output)!,
             };
             request.Validate();
-            var results = await ProgressDisplay.RunAsync(parse, "Extracting", (progress, token) => ExtractionRunner.Run(request, progress, token), cancel);
+            // One checkpoint through the grains of an embedded single-process silo: the cluster's path, on this machine.
+            var results = await ProgressDisplay.RunAsync(parse, "Extracting", (progress, token) => EmbeddedSilo.RunAsync(request, progress, token), cancel);
             Summary.Print(parse.InvocationConfiguration.Output, results, request.OutputFolder);
             return results.Status == "completed" ? 0 : CancelledExitCode;
         });

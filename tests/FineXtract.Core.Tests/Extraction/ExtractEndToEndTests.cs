@@ -69,7 +69,7 @@ public sealed class ExtractEndToEndTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
-    public void CancellingLeavesAValidPartialResult()
+    public async Task CancellingLeavesAValidPartialResult()
     {
         using var cts = new CancellationTokenSource();
         var progress = new SynchronousProgress(p =>
@@ -77,7 +77,8 @@ public sealed class ExtractEndToEndTests(ITestOutputHelper log) : IDisposable
             if (p.Phase == "sampling" && p.ImagesDone >= 4) cts.Cancel();
         });
         string output = Path.Combine(_dir, "cancelled");
-        var results = ExtractionRunner.Run(new ExtractionRequest
+        // The same path as `extract`: the checkpoint runs through an embedded silo's grains.
+        var results = await FineXtract.Silo.EmbeddedSilo.RunAsync(new ExtractionRequest
         {
             Models = new ModelSources(Fixtures.Parity, Fixtures.Parity, null),
             Prompt = "a photo",
@@ -88,7 +89,8 @@ public sealed class ExtractEndToEndTests(ITestOutputHelper log) : IDisposable
             OutputFolder = output,
         }, progress, cts.Token);
         Assert.Equal("cancelled", results.Status);
-        Assert.InRange(results.Generated.Count, 4, 8);
+        // Cancellation reaches the sampler through the audit grain (polled every 100 ms): it stops after the batch in flight.
+        Assert.InRange(results.Generated.Count, 4, 36);
         Assert.Equal(results.Generated.Count, Directory.GetFiles(Path.Combine(output, "images")).Length);
         var reread = ResultsJson.Read(Path.Combine(output, "results.json"));
         Assert.Equal("cancelled", reread.Status);

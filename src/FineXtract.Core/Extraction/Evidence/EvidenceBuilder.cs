@@ -31,7 +31,8 @@ public static class EvidenceBuilder
     /// <param name="embeddings">Embedding of image i at position i, for images 0..n−1.</param>
     /// <param name="embedReferences">Embeds reference image files with the run's descriptor (needed when the request has a reference folder).</param>
     public static ExtractionResults Build(ExtractionContext context, IReadOnlyList<float[]> embeddings, Func<IReadOnlyList<string>, float[][]>? embedReferences,
-        string status, DateTimeOffset startedAt, long unetEvaluations, double samplingSeconds, double embeddingSeconds, double elapsedSeconds)
+        string status, DateTimeOffset startedAt, long unetEvaluations, double samplingSeconds, double embeddingSeconds, double elapsedSeconds,
+        EarlyStopRecord? earlyStop = null)
     {
         var request = context.Request;
         string output = request.OutputFolder;
@@ -118,6 +119,7 @@ public static class EvidenceBuilder
             Metrics = metrics,
             Timings = new TimingsRecord(context.LoadSeconds, context.PromptSeconds, samplingSeconds, embeddingSeconds, timer.Elapsed.TotalSeconds,
                 elapsedSeconds + timer.Elapsed.TotalSeconds, unetEvaluations / Math.Max(samplingSeconds, 1e-9)),
+            EarlyStop = earlyStop,
         };
         ResultsJson.Write(Path.Combine(output, ResultsFile), results);
         ReportWriter.Write(Path.Combine(output, ReportFile), results, output, request.ReferenceFolder);

@@ -18,7 +18,12 @@ public sealed record ExtractionResults
     public IReadOnlyList<ExtractedRecord> Extracted { get; init; } = [];
     public MetricsRecord? Metrics { get; init; }
     public required TimingsRecord Timings { get; init; }
+    /// <summary>Set when sampling stopped early because the cluster set had stopped changing (an option; off for code-faithful runs).</summary>
+    public EarlyStopRecord? EarlyStop { get; init; }
 }
+
+/// <summary>Early stop: after <paramref name="Patience"/> batches without a change of the selected clusters, at image count <paramref name="StoppedAt"/>.</summary>
+public sealed record EarlyStopRecord(int Patience, int StoppedAt, int Planned, long UNetEvaluationsSaved);
 
 public sealed record ToolInfo(string Name, string Version, string TorchSharp, string Device, string DType, int Threads, string Machine);
 

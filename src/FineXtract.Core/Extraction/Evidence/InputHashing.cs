@@ -29,7 +29,21 @@ public static class InputHashing
                 : throw new FineXtractException($"{path}: no such file or directory");
         string root = File.Exists(path) ? Path.GetDirectoryName(Path.GetFullPath(path))! : Path.GetFullPath(path);
         return new InputRecord(role, Path.GetFullPath(path), files.Select(f => new FileRecord(
-            Path.GetRelativePath(root, Path.GetFullPath(f)), new FileInfo(f).Length, CheckpointHashes.Compute(f).Sha256)).ToList());
+            Path.GetRelativePath(root, Path.GetFullPath(f)), new FileInfo(f).Length, Sha256(f))).ToList());
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, long Modified), string> Hashes = new();
+
+    /// <summary>SHA-256 of a file, remembered per (path, size, modification time): a base shared by many audits is hashed once per process.</summary>
+    public static string Sha256(string file)
+    {
+        var info = new FileInfo(file);
+        var key = (info.FullName, info.Length, info.LastWriteTimeUtc.Ticks);
+        if (Hashes.TryGetValue(key, out var hash)) return hash;
+        hash = CheckpointHashes.Compute(file).Sha256;
+        if (Hashes.Count > 100_000) Hashes.Clear();
+        Hashes[key] = hash;
+        return hash;
     }
 
     private static readonly string[] PipelineComponents = ["unet", "vae", "text_encoder", "tokenizer", "scheduler"];

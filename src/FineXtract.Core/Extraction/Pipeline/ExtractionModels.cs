@@ -45,15 +45,33 @@ public sealed class ExtractionModels : IDisposable
     /// <summary>The tokenizer shipped with the product (CLIP BPE), for checkpoints that come without one.</summary>
     public static string BundledTokenizerPath => Path.Combine(AppContext.BaseDirectory, "Assets", "clip-tokenizer");
 
-    public static ExtractionModels Load(ModelSources sources)
+    public static ExtractionModels Load(ModelSources sources) => Load(sources, null);
+
+    /// <summary>
+    /// Loads the models of one extraction. With a <paramref name="cache"/>, the pretrained UNet, VAE and text encoder
+    /// come from it (loaded once per base, shared, never disposed here); only the fine-tuned side is built per call.
+    /// </summary>
+    public static ExtractionModels Load(ModelSources sources, BaseModelCache? cache)
     {
         sources.Validate();
-        var pretrainedUnet = ModelLoader.LoadUnet(sources.BasePath);
-        var disposables = new List<IDisposable> { pretrainedUnet };
+        var disposables = new List<IDisposable>();
         try
         {
-            var vae = Track(ModelLoader.LoadVae(sources.BasePath));
-            var pretrainedText = Track(ModelLoader.LoadTextEncoder(sources.BasePath, TextEncoderConfig(sources.BasePath)));
+            UNet2DConditionModel pretrainedUnet;
+            AutoencoderKL vae;
+            ClipTextModel pretrainedText;
+            BaseModelLease? lease = null;
+            if (cache is not null)
+            {
+                lease = Track(cache.Acquire(sources.BasePath));
+                (pretrainedUnet, vae, pretrainedText) = (lease.Models.Unet, lease.Models.Vae, lease.Models.TextEncoder);
+            }
+            else
+            {
+                pretrainedUnet = Track(ModelLoader.LoadUnet(sources.BasePath));
+                vae = Track(ModelLoader.LoadVae(sources.BasePath));
+                pretrainedText = Track(ModelLoader.LoadTextEncoder(sources.BasePath, TextEncoderConfig(sources.BasePath)));
+            }
             UNet2DConditionModel ftUnet;
             ClipTextModel ftText = pretrainedText;
             int merged = 0;
@@ -89,6 +107,7 @@ public sealed class ExtractionModels : IDisposable
                 BaseFamily = pretrainedUnet.Config.UseLinearProjection ? "sd2" : "sd1",
                 FineTunedTextEncoderDiffers = !ReferenceEquals(ftText, pretrainedText),
                 LoraModulesMerged = merged,
+                BaseLease = lease,
             };
         }
         catch
@@ -103,6 +122,9 @@ public sealed class ExtractionModels : IDisposable
             return d;
         }
     }
+
+    /// <summary>Set when the pretrained components are borrowed from a <see cref="BaseModelCache"/>.</summary>
+    private BaseModelLease? BaseLease { get; init; }
 
     /// <summary>A full fine-tune: a diffusers folder, a <c>checkpoint-N/</c> folder with <c>unet/</c>, a <c>unet/</c> folder, or a single file.</summary>
     private static UNet2DConditionModel LoadFineTunedUnet(string path, UNet2DConditionModel pretrained)
@@ -143,7 +165,7 @@ public sealed class ExtractionModels : IDisposable
     }
 
     /// <summary>The text encoder's config.json when the checkpoint has one (diffusers folders do; single files do not).</summary>
-    private static string? TextEncoderConfig(string path)
+    internal static string? TextEncoderConfig(string path)
     {
         var candidate = Path.Combine(path, "text_encoder", "config.json");
         return Directory.Exists(path) && File.Exists(candidate) ? candidate : null;
@@ -187,10 +209,15 @@ public sealed class ExtractionModels : IDisposable
 
     public void Dispose()
     {
-        PretrainedUnet.Dispose();
         FineTunedUnet.Dispose();
-        PretrainedTextEncoder.Dispose();
         if (FineTunedTextEncoderDiffers) FineTunedTextEncoder.Dispose();
+        if (BaseLease is not null)
+        {
+            BaseLease.Dispose();
+            return;
+        }
+        PretrainedUnet.Dispose();
+        PretrainedTextEncoder.Dispose();
         Vae.Dispose();
     }
 }

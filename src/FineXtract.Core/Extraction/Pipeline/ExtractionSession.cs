@@ -45,7 +45,10 @@ public sealed class ExtractionSession : IDisposable
         Metadata = metadata;
     }
 
-    public static ExtractionSession Open(ExtractionRequest request, IProgress<ExtractionProgress>? progress = null)
+    public static ExtractionSession Open(ExtractionRequest request, IProgress<ExtractionProgress>? progress = null) => Open(request, progress, null);
+
+    /// <param name="baseModels">Shares the pretrained components across sessions (a sampler serving many checkpoints of one base).</param>
+    public static ExtractionSession Open(ExtractionRequest request, IProgress<ExtractionProgress>? progress, BaseModelCache? baseModels)
     {
         request.Validate();
         progress?.Report(new ExtractionProgress("hashing inputs", 0, request.Images, 0, null));
@@ -53,7 +56,7 @@ public sealed class ExtractionSession : IDisposable
 
         progress?.Report(new ExtractionProgress("loading models", 0, request.Images, 0, null));
         var timer = Stopwatch.StartNew();
-        var models = ExtractionModels.Load(request.Models);
+        var models = ExtractionModels.Load(request.Models, baseModels);
         try
         {
             var metadata = FineTuneMetadata.Read(request.Models);

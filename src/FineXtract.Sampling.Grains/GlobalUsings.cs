@@ -1,0 +1,2 @@
+global using FineXtract.Grains;
+global using Orleans;

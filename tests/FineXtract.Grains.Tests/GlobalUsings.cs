@@ -1,0 +1,3 @@
+global using FineXtract.Grains;
+global using FineXtract.Tests;
+global using Orleans;
