@@ -42,6 +42,8 @@ public sealed class CampaignGrain(
     private IGrainTimer? _timer;
     private bool _dirty;
     private bool _ticking;
+    private DateTime _lastWrite;
+    private static readonly TimeSpan PersistInterval = TimeSpan.FromSeconds(2);
 
     private string Id => this.GetPrimaryKeyString();
     private CampaignGrainState S => state.State;
@@ -173,7 +175,9 @@ public sealed class CampaignGrain(
                 }));
             }
             await StartQueuedAsync();
-            if (_dirty) await PersistAsync();
+            // Progress is written at most every couple of seconds (10,000 records per write); the audits' own state is
+            // the source of truth, so a campaign that dies between writes re-learns what it missed from them.
+            if (_dirty && DateTime.UtcNow - _lastWrite >= PersistInterval) await PersistAsync();
             await CheckCompletionAsync();
         }
         catch (Exception e)
@@ -307,6 +311,7 @@ public sealed class CampaignGrain(
         try
         {
             _dirty = false;
+            _lastWrite = DateTime.UtcNow;
             await StorageRetry.WriteAsync(state);
         }
         catch

@@ -365,7 +365,7 @@ public sealed class CheckpointAuditGrain(
     private async Task SetPhaseAsync(CheckpointState state, string phase)
     {
         if (S.Status.State == state && S.Status.Phase == phase) return;
-        S.Status = S.Status with { State = state, Phase = phase, ImagesPlanned = S.Status.ImagesPlanned };
+        S.Status = S.Status with { State = state, Phase = phase };
         if (Request() is { } request && S.Status.ImagesPlanned == 0) S.Status = S.Status with { ImagesPlanned = request.Images };
         await PersistAsync();
     }

@@ -71,9 +71,8 @@ public static class RequestBuilder
     public static void Validate(ExtractionParameters p)
     {
         var dir = Path.GetTempPath();
-        var request = Build(p, dir, dir, null, 1, "x", null, dir);
+        Build(p, dir, dir, null, 1, "x", null, dir);
         if (p.EarlyStopPatience is < 1) throw new FineXtractException("--early-stop-patience must be at least 1");
         if (p.SamplersPerCheckpoint is < 1 or > 64) throw new FineXtractException("--samplers-per-checkpoint must be 1..64");
-        _ = request;
     }
 }

@@ -21,23 +21,30 @@ public static class StorageRetry
 
     public static async Task WriteAsync<T>(IPersistentState<T> state)
     {
-        await Pipeline.ExecuteAsync(async _ =>
+        // Continue on the captured context: grain state may only be touched on the activation's scheduler, and Polly
+        // otherwise resumes on the thread pool after a retry delay.
+        var context = ResilienceContextPool.Shared.Get(continueOnCapturedContext: true);
+        try
         {
-            try
+            await Pipeline.ExecuteAsync(async _ =>
             {
-                await state.WriteStateAsync();
-            }
-            catch (InconsistentStateException)
-            {
-                // A write that landed although its reply was lost: take the stored ETag and write our (newer) value again.
-                var mine = state.State;
-                await state.ReadStateAsync();
-                state.State = mine;
-                await state.WriteStateAsync();
-            }
-        });
+                try
+                {
+                    await state.WriteStateAsync();
+                }
+                catch (InconsistentStateException)
+                {
+                    // A write that landed although its reply was lost: take the stored ETag and write our (newer) value again.
+                    var mine = state.State;
+                    await state.ReadStateAsync();
+                    state.State = mine;
+                    await state.WriteStateAsync();
+                }
+            }, context);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
     }
-
-    public static ValueTask<T> RunAsync<T>(Func<CancellationToken, ValueTask<T>> call, CancellationToken cancel = default) =>
-        Pipeline.ExecuteAsync(call, cancel);
 }
