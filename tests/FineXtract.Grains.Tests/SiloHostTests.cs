@@ -48,11 +48,11 @@ public sealed class SiloHostTests : IAsyncLifetime
         var body = new
         {
             id = "api-campaign",
-            checkpoints = Enumerable.Range(0, 3).Select(i => new { id = $"k{i}", @base = "/tmp", lora = $"/tmp/k{i}.safetensors", prompt = "x" })
+            checkpoints = Enumerable.Range(0, 3).Select(i => new { id = $"k{i}", @base = _artifacts, lora = Path.Combine(_artifacts, $"k{i}.safetensors"), prompt = "x" })
                 .Append(new { id = "gone", @base = "/nonexistent", lora = "/nonexistent/l.safetensors", prompt = "x" }),
             parameters = new { extraction = new { images = 12, batch = 3, steps = 2, expected = 1, selection = "exact-n", earlyStop = true, earlyStopPatience = 1 } },
         };
-        foreach (var i in Enumerable.Range(0, 3)) await File.WriteAllBytesAsync($"/tmp/k{i}.safetensors", [0]);
+        foreach (var i in Enumerable.Range(0, 3)) await File.WriteAllBytesAsync(Path.Combine(_artifacts, $"k{i}.safetensors"), [0]);
         Assert.Equal(HttpStatusCode.Unauthorized, (await _http.PostAsJsonAsync("/api/campaigns", body)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await _http.GetAsync("/api/campaigns/api-campaign")).StatusCode);
         _http.DefaultRequestHeaders.Add("X-Api-Key", "s3cret");
