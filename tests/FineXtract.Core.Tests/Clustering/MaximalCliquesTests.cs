@@ -134,4 +134,43 @@ public class MaximalCliquesTests
         foreach (var (a, b) in new[] { (3, 4), (4, 5), (3, 5), (0, 1), (1, 2), (0, 2) }) MaximumCliqueTests.AddEdge(adj, a, b);
         Assert.Equal([0, 1, 2], MaximalCliques.Enumerate(adj, long.MaxValue).Largest!);
     }
+
+    /// <summary>The official loop, naively: enumerate, remove the first largest, repeat until empty.</summary>
+    private static (List<int[]> Parts, long Calls) ReferencePartition(bool[,] m, int n)
+    {
+        var alive = Enumerable.Range(0, n).ToList();
+        var parts = new List<int[]>();
+        long calls = 0;
+        while (alive.Count > 0)
+        {
+            var reference = new Reference(m);
+            reference.Run(alive);
+            calls += reference.Calls;
+            var largest = reference.Largest;
+            parts.Add(largest);
+            alive = [.. alive.Except(largest)];
+        }
+        return (parts, calls);
+    }
+
+    [Fact]
+    public void PartitionSumsTheCallsOfEveryRemovalStep()
+    {
+        var rng = new Random(77);
+        for (int graph = 0; graph < 60; graph++)
+        {
+            int n = 1 + graph % 14;
+            var adj = Graph(rng, n);
+            var (parts, calls) = ReferencePartition(Matrix(adj, n), n);
+            var (cliques, work) = CliqueClustering.PartitionByEnumeration(adj, long.MaxValue);
+            Assert.Equal(calls, work);
+            Assert.Equal(parts.Select(p => string.Join(',', p)).Order(), cliques!.Select(p => string.Join(',', p)).Order());
+
+            var (none, spent) = CliqueClustering.PartitionByEnumeration(adj, calls - 1);
+            Assert.Null(none);
+            Assert.Equal(calls, spent); // budget + 1: counting stops as soon as the budget is passed
+            Assert.NotNull(CliqueClustering.PartitionByEnumeration(adj, calls).Cliques);
+        }
+        Assert.Equal(2 + 3 + 4, CliqueClustering.EdgelessEnumerationCalls(3));
+    }
 }
