@@ -90,17 +90,23 @@ public static class BenchCommand
         var dim = new Option<int>("--dim") { DefaultValueFactory = _ => 512, Description = "Embedding dimension" };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "Seed of the synthetic data" };
         var expect = new Option<int>("--expect") { DefaultValueFactory = _ => defaults.Expected, Description = "N (training images)" };
-        var budget = new Option<long>("--budget") { DefaultValueFactory = _ => defaults.WorkBudget, Description = "Clique-search nodes per round (0 = unlimited)" };
+        var model = ClusterCommand.BudgetModelOption();
+        var budget = ClusterCommand.BudgetOption();
         var command = new Command("clique", "Clique clustering on synthetic embeddings (10 planted near-duplicate groups + diffuse style samples)")
         {
-            sizes, dim, seed, expect, budget,
+            sizes, dim, seed, expect, model, budget,
         };
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            long b = parse.GetValue(budget);
-            var options = defaults with { Expected = parse.GetValue(expect), WorkBudget = b <= 0 ? long.MaxValue : b };
-            output.WriteLine($"clique clustering, dim {parse.GetValue(dim)}, seed {parse.GetValue(seed)}, N {options.Expected}, budget {(b <= 0 ? "unlimited" : b)}, {Environment.ProcessorCount} cores");
+            var options = defaults with
+            {
+                Expected = parse.GetValue(expect),
+                BudgetModel = ClusterCommand.ParseBudgetModel(parse.GetValue(model)!),
+                WorkBudget = ClusterCommand.ParseBudget(parse.GetValue(budget)),
+            };
+            string units = options.BudgetModel == CliqueBudgetModel.MaximumCliqueSearch ? "search nodes" : "enumeration calls";
+            output.WriteLine($"clique clustering, dim {parse.GetValue(dim)}, seed {parse.GetValue(seed)}, N {options.Expected}, budget {(options.Budget == long.MaxValue ? "unlimited" : options.Budget.ToString())} {units}, {Environment.ProcessorCount} cores");
             output.WriteLine("planted_exact: planted groups returned exactly as a clique; hit_all / hit_n: planted groups containing a selected representative (faithful: all M / exact-n: the N largest)");
             output.WriteLine("      n  similarity_s  cluster_s  start  threshold  label     M  rounds  exceeded        work  planted_exact  hit_all  hit_n");
             foreach (int n in parse.GetValue(sizes)!)

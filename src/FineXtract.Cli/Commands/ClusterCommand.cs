@@ -27,21 +27,21 @@ public static class ClusterCommand
         var select = new Option<string>("--select") { DefaultValueFactory = _ => "faithful", Description = "faithful: all M >= N representatives (official code); exact-n: the N largest cliques" };
         select.AcceptOnlyFromAmong("faithful", "exact-n");
         var expect = new Option<int>("--expect") { DefaultValueFactory = _ => defaults.Expected, Description = "N, the number of training images (stop at >= N cliques)" };
-        var budget = new Option<long>("--budget") { DefaultValueFactory = _ => defaults.WorkBudget, Description = "Clique-search nodes per threshold round before it counts as timed out (0 = unlimited)" };
+        var model = BudgetModelOption();
+        var budget = BudgetOption();
         var command = new Command("cluster", "Cluster sample embeddings into cliques and pick representatives (JSON on stdout)")
         {
-            embeddings, images, tensor, select, expect, budget,
+            embeddings, images, tensor, select, expect, model, budget,
         };
         descriptor.AddTo(command);
         command.SetAction(parse =>
         {
-            long work = parse.GetValue(budget);
-            if (work < 0) throw new FineXtractException($"--budget must be >= 0, got {work}");
             var options = defaults with
             {
                 Expected = parse.GetValue(expect),
                 Selection = parse.GetValue(select) == "exact-n" ? SelectionMode.ExactN : SelectionMode.Faithful,
-                WorkBudget = work == 0 ? long.MaxValue : work,
+                BudgetModel = ParseBudgetModel(parse.GetValue(model)!),
+                WorkBudget = ParseBudget(parse.GetValue(budget)),
             };
             string? embeddingsFile = parse.GetValue(embeddings), imageFolder = parse.GetValue(images);
             if ((embeddingsFile is null) == (imageFolder is null))
@@ -61,6 +61,39 @@ public static class ClusterCommand
         });
         return command;
     }
+
+    /// <summary><c>--budget-model</c>, shared with <c>bench clique</c>.</summary>
+    internal static Option<string> BudgetModelOption()
+    {
+        var option = new Option<string>("--budget-model")
+        {
+            DefaultValueFactory = _ => BudgetModelName(CliqueBudgetModel.MaximalCliqueEnumeration),
+            Description = "What the per-round budget counts: enumeration = Bron-Kerbosch calls to enumerate all maximal cliques after every removal (the official networkx cost); search = exact maximum-clique search nodes",
+        };
+        option.AcceptOnlyFromAmong("enumeration", "search");
+        return option;
+    }
+
+    /// <summary><c>--budget</c>, shared with <c>bench clique</c>; absent: the model's default.</summary>
+    internal static Option<long?> BudgetOption() => new("--budget")
+    {
+        Description = $"Work per threshold round before it counts as timed out, in the model's units (0 = unlimited; default: {CliqueClusteringOptions.DefaultWorkBudget} calls for enumeration, {CliqueClusteringOptions.DefaultSearchNodeBudget} nodes for search)",
+    };
+
+    internal static CliqueBudgetModel ParseBudgetModel(string name) =>
+        name == "search" ? CliqueBudgetModel.MaximumCliqueSearch : CliqueBudgetModel.MaximalCliqueEnumeration;
+
+    internal static string BudgetModelName(CliqueBudgetModel model) =>
+        model == CliqueBudgetModel.MaximumCliqueSearch ? "search" : "enumeration";
+
+    /// <summary>null → the model's default; 0 → unlimited; negative → error.</summary>
+    internal static long? ParseBudget(long? value) => value switch
+    {
+        null => null,
+        < 0 => throw new FineXtractException($"--budget must be >= 0, got {value}"),
+        0 => long.MaxValue,
+        _ => value,
+    };
 
     /// <summary>Rows of a 2-D float tensor: <paramref name="tensor"/>, else 'embeddings', else the only 2-D float tensor.</summary>
     public static float[][] LoadEmbeddings(string path, string? tensor)
@@ -128,8 +161,9 @@ public static class ClusterCommand
             json.WriteNumber("rounds", r.Rounds);
             json.WriteNumber("budgetExceededRounds", r.BudgetExceededRounds);
             json.WriteNumber("totalWork", r.TotalWork);
-            if (r.Options.WorkBudget == long.MaxValue) json.WriteNull("workBudget");
-            else json.WriteNumber("workBudget", r.Options.WorkBudget);
+            json.WriteString("budgetModel", BudgetModelName(r.Options.BudgetModel));
+            if (r.Options.Budget == long.MaxValue) json.WriteNull("workBudget");
+            else json.WriteNumber("workBudget", r.Options.Budget);
             json.WriteString("fingerprint", r.Fingerprint);
             json.WriteStartArray("selected");
             foreach (int s in r.Selected) json.WriteNumberValue(s);

@@ -7,12 +7,16 @@ public class CliqueClusteringTests
     private static readonly CliqueClusteringOptions Five = new(Expected: 5);
 
     [Theory]
-    [InlineData(SelectionMode.Faithful)]
-    [InlineData(SelectionMode.ExactN)]
-    public void RecoversPlantedCliquesAndRepresentatives(SelectionMode mode)
+    [InlineData(SelectionMode.Faithful, CliqueBudgetModel.MaximalCliqueEnumeration)]
+    [InlineData(SelectionMode.ExactN, CliqueBudgetModel.MaximalCliqueEnumeration)]
+    [InlineData(SelectionMode.Faithful, CliqueBudgetModel.MaximumCliqueSearch)]
+    [InlineData(SelectionMode.ExactN, CliqueBudgetModel.MaximumCliqueSearch)]
+    public void RecoversPlantedCliquesAndRepresentatives(SelectionMode mode, CliqueBudgetModel model)
     {
         var (vectors, groups, reps) = PlantedEmbeddings.Build();
-        var r = CliqueClustering.Run(vectors, Five with { Selection = mode });
+        var r = CliqueClustering.Run(vectors, Five with { Selection = mode, BudgetModel = model });
+        Assert.Equal(model, r.Options.BudgetModel);
+        Assert.Equal(CliqueClusteringOptions.DefaultBudget(model), r.Options.Budget);
 
         Assert.Equal(0.47, r.StartThreshold);
         Assert.Equal(0.48, r.Threshold);
@@ -84,13 +88,63 @@ public class CliqueClusteringTests
         }
 
         // A budget between what the two rounds need: the dense first round times out, the next one completes.
-        var unlimited = CliqueClustering.Run(vectors, Five with { WorkBudget = long.MaxValue });
+        // (Search model: the all-in-one-clique first round costs more search nodes than the second. Enumerating
+        // it is cheap — Kₙ has one maximal clique — so the enumeration model has no such budget here.)
+        var search = Five with { BudgetModel = CliqueBudgetModel.MaximumCliqueSearch };
+        var unlimited = CliqueClustering.Run(vectors, search with { WorkBudget = long.MaxValue });
         long first = unlimited.RoundLog[0].Work, second = unlimited.RoundLog[1].Work;
         Assert.True(first > second, $"first round {first}, second {second}");
-        var cut = CliqueClustering.Run(vectors, Five with { WorkBudget = second });
+        var cut = CliqueClustering.Run(vectors, search with { WorkBudget = second });
         Assert.True(cut.RoundLog[0].BudgetExceeded);
         Assert.Equal(0.48, cut.Threshold);
         Assert.Equal(unlimited.M, cut.M);
+    }
+
+    [Fact]
+    public void DenseRoundsExceedTheEnumerationBudgetAndTheThresholdRises()
+    {
+        // Extraction-shaped data: diffuse style samples make the start graph dense, with far more maximal cliques
+        // than the budget allows, while a maximum-clique search finishes it at once.
+        var data = FineXtract.Cli.Benchmarks.SyntheticEmbeddings.Generate(120, 64, seed: 2);
+        var graph = SimilarityGraph.FromEmbeddings(data.Vectors);
+        const long budget = 300_000;
+        var enumeration = CliqueClustering.Run(graph, Five with { WorkBudget = budget });
+        var search = CliqueClustering.Run(graph, Five with { BudgetModel = CliqueBudgetModel.MaximumCliqueSearch });
+
+        Assert.Equal(1, search.Rounds); // the search model stops at the start threshold
+        Assert.Equal(search.StartThreshold, search.Threshold);
+
+        Assert.Equal(enumeration.StartThreshold, search.StartThreshold);
+        Assert.True(enumeration.BudgetExceededRounds >= 3, $"{enumeration.BudgetExceededRounds} rounds exceeded");
+        Assert.Equal(enumeration.Rounds - 1, enumeration.BudgetExceededRounds);
+        Assert.All(enumeration.RoundLog.SkipLast(1), round =>
+        {
+            Assert.True(round.BudgetExceeded);
+            Assert.Equal(budget + 1, round.Work); // counting stops as soon as the budget is passed
+            Assert.Null(round.Cliques);
+        });
+        Assert.True(enumeration.Threshold > enumeration.StartThreshold + 0.05);
+        Assert.True(enumeration.M > search.M, $"enumeration M {enumeration.M}, search M {search.M}");
+
+        // The accepted round is the enumeration partition of its graph, within budget; the one before is not.
+        var (parts, work) = CliqueClustering.PartitionByEnumeration(graph.Adjacency(enumeration.Threshold), long.MaxValue);
+        Assert.Equal(enumeration.RoundLog[^1].Work, work);
+        Assert.True(work <= budget);
+        Assert.Equal(parts!.Count, enumeration.M);
+        var before = CliqueClustering.PartitionByEnumeration(graph.Adjacency(enumeration.Threshold - 0.01), budget);
+        Assert.Null(before.Cliques);
+
+        // More planted near-duplicate groups get a representative than at the dense start threshold.
+        int Hits(CliqueClusteringResult r) => data.Groups.Count(g => r.Clusters.Any(c => Array.BinarySearch(g, c.Representative) >= 0));
+        Assert.True(Hits(enumeration) > Hits(search), $"enumeration {Hits(enumeration)}, search {Hits(search)}");
+
+        // Deterministic, and the speculative parallel sweep changes nothing.
+        foreach (int parallel in new[] { 1, 3 })
+        {
+            var again = CliqueClustering.Run(graph, Five with { WorkBudget = budget, Parallelism = parallel });
+            Assert.Equal(enumeration.RoundLog, again.RoundLog);
+            Assert.Equal(enumeration.Fingerprint, again.Fingerprint);
+        }
     }
 
     [Fact]
@@ -154,7 +208,8 @@ public class CliqueClusteringTests
             Assert.Equal(0f, once[i, i]);
             for (int j = 0; j < i; j++) Assert.Equal(once[i, j], once[j, i]);
         }
-        Assert.Equal(CliqueClustering.Run(once).Fingerprint, CliqueClustering.Run(grown).Fingerprint);
+        var quick = new CliqueClusteringOptions(WorkBudget: 20_000); // random vectors: dense rounds would each cost the default budget
+        Assert.Equal(CliqueClustering.Run(once, quick).Fingerprint, CliqueClustering.Run(grown, quick).Fingerprint);
         Assert.Throws<FineXtractException>(() => grown.Append([new float[36]]));
 
         // Exact quantile against a sort; adjacency uses >=.

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FineXtract.Extraction.Clustering;
 using FineXtract.Checkpoints;
 using FineXtract.Tests.Cli;
 using TorchSharp;
@@ -37,6 +38,8 @@ public class ClusterCommandTests : IDisposable
         Assert.Equal(15, root.GetProperty("m").GetInt32());
         Assert.Equal(2, root.GetProperty("rounds").GetInt32());
         Assert.Equal(15, root.GetProperty("selected").GetArrayLength());
+        Assert.Equal("enumeration", root.GetProperty("budgetModel").GetString());
+        Assert.Equal(CliqueClusteringOptions.DefaultWorkBudget, root.GetProperty("workBudget").GetInt64());
         var clusters = root.GetProperty("clusters").EnumerateArray().ToList();
         for (int g = 0; g < groups.Length; g++)
         {
@@ -50,6 +53,13 @@ public class ClusterCommandTests : IDisposable
         Assert.Equal("exact-n", exact.RootElement.GetProperty("mode").GetString());
         Assert.Equal(reps, exact.RootElement.GetProperty("selected").EnumerateArray().Select(e => e.GetInt32()));
         Assert.Equal(JsonValueKind.Null, exact.RootElement.GetProperty("workBudget").ValueKind);
+
+        (code, stdout, stderr) = await CliHarness.RunAsync("cluster", "--embeddings", path, "--expect", "5", "--budget-model", "search");
+        Assert.True(code == 0, stderr);
+        using var search = JsonDocument.Parse(stdout);
+        Assert.Equal("search", search.RootElement.GetProperty("budgetModel").GetString());
+        Assert.Equal(CliqueClusteringOptions.DefaultSearchNodeBudget, search.RootElement.GetProperty("workBudget").GetInt64());
+        Assert.Equal(reps, search.RootElement.GetProperty("clusters").EnumerateArray().Take(groups.Length).Select(c => c.GetProperty("representative").GetInt32()));
     }
 
     [Fact]

@@ -42,6 +42,7 @@ public sealed record ExtractionRequest
     public SelectionMode Selection { get; init; } = ExtractionDefaults.Selection;
     /// <summary>N; null → kohya metadata, else the reference folder's size, else <see cref="ExtractionDefaults.Expected"/>.</summary>
     public int? Expected { get; init; }
+    /// <summary>Per-round clustering budget in Bron–Kerbosch calls (the default maximal-clique-enumeration model).</summary>
     public long ClusterWorkBudget { get; init; } = CliqueClusteringOptions.DefaultWorkBudget;
     public string Descriptor { get; init; } = ExtractionDefaults.Descriptor;
     public string Preprocessing { get; init; } = "finextract";
