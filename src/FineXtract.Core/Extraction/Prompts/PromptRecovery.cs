@@ -76,9 +76,15 @@ public static partial class PromptRecovery
     /// <summary>(c) Tokens ranked by the fine-tuned UNet's conditional departure from the base, relative to the unconditional one.</summary>
     public static IReadOnlyList<PromptCandidate> FromUNetProbe(ExtractionModels models, PromptProbeOptions options, IEnumerable<string>? extraPrompts = null, int top = 10)
     {
+        using var probe = new DepartureProbe(models, options);
+        return FromUNetProbe(models, probe, options, extraPrompts, top);
+    }
+
+    private static IReadOnlyList<PromptCandidate> FromUNetProbe(ExtractionModels models, DepartureProbe probe, PromptProbeOptions options,
+        IEnumerable<string>? extraPrompts, int top)
+    {
         var prompts = WholeWordTokens(models, options.VocabularyLimit).Select(id => models.Tokenizer.TokenText(id, out _))
             .Concat(extraPrompts ?? []).Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).ToList();
-        var probe = new DepartureProbe(models, options);
         var values = probe.Score(prompts);
         return prompts.Select((p, i) => (Prompt: p, Score: values[i])).OrderByDescending(s => s.Score).ThenBy(s => s.Prompt, StringComparer.Ordinal).Take(top)
             .Select(s => new PromptCandidate(s.Prompt, "unet-probe", s.Score,
@@ -100,11 +106,12 @@ public static partial class PromptRecovery
 
         var drift = FromTextEncoderDrift(models);
         candidates.AddRange(drift);
-        var probed = FromUNetProbe(models, options, drift.Select(d => d.Prompt).Concat(meta.Select(m => m.Prompt)));
+        // One probe (fixed latents, unconditional departure) scores both the tokens and the phrases built from them.
+        using var probe = new DepartureProbe(models, options);
+        var probed = FromUNetProbe(models, probe, options, drift.Select(d => d.Prompt).Concat(meta.Select(m => m.Prompt)), 10);
         candidates.AddRange(probed);
         if (probed.Count == 0) return new PromptChoice(string.Empty, "no candidate: caption-free", candidates);
 
-        var probe = new DepartureProbe(models, options);
         string best = probed[0].Prompt;
         double bestScore = probe.Score([best])[0];
         foreach (var next in probed.Skip(1).Take(6))
@@ -156,7 +163,7 @@ public static partial class PromptRecovery
     [GeneratedRegex(@"^(\d+)_(.+)$")] private static partial Regex RepeatsPrefix();
 
     /// <summary>‖ε_ft(x,c) − ε_pre(x,c)‖² / ‖ε_ft(x,∅) − ε_pre(x,∅)‖² on fixed noisy probe latents.</summary>
-    private sealed class DepartureProbe
+    private sealed class DepartureProbe : IDisposable
     {
         private readonly ExtractionModels _m;
         private readonly PromptProbeOptions _o;
@@ -172,6 +179,8 @@ public static partial class PromptRecovery
             _latents = SeedLatents.ForImages(options.Seed, indices, models.PretrainedUnet.Config.InChannels, size, size);
             _unconditional = Departure([string.Empty])[0];
         }
+
+        public void Dispose() => _latents.Dispose();
 
         public double[] Score(IReadOnlyList<string> prompts) => Departure(prompts).Select(d => d / Math.Max(_unconditional, 1e-12)).ToArray();
 
