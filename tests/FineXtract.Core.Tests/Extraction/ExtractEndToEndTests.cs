@@ -51,6 +51,10 @@ public sealed class ExtractEndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(metrics.PerImage.Average(m => m.Similarity), metrics.AverageSimilarity, 6);
         Assert.Equal(new[] { "0.5", "0.6", "0.7" }, metrics.SuccessRates.Keys);
         Assert.True(metrics.OracleAverageSimilarity >= metrics.AverageSimilarity - 1e-9);
+        // The no-clustering baseline: the first N = 3 generated images.
+        Assert.Equal(3, metrics.FirstN);
+        Assert.True(metrics.OracleAverageSimilarity >= metrics.FirstNAverageSimilarity - 1e-9);
+        Assert.Equal(new[] { "0.5", "0.6", "0.7" }, metrics.FirstNSuccessRates.Keys);
 
         using (var emb = SafeTensorsFile.Open(Path.Combine(output, "embeddings.safetensors")))
         {

@@ -77,9 +77,12 @@ public static class EvidenceBuilder
                     var selectedEmbeddings = selected.Select(c => embeddings[c.Representative]).ToList();
                     var m = ExtractionMetrics.Compute(references, referenceNames, selectedEmbeddings, extractedFiles);
                     var oracle = ExtractionMetrics.Compute(references, referenceNames, embeddings, names);
+                    // Seeds are independent, so the first N images are a fair random sample: the no-clustering baseline.
+                    int firstN = Math.Min(context.Parameters.Expected, generated);
+                    var unclustered = ExtractionMetrics.Compute(references, referenceNames, embeddings.Take(firstN).ToList(), names.Take(firstN).ToList());
                     metrics = new MetricsRecord(context.Parameters.Descriptor.Name, m.AverageSimilarity, Rates(m),
                         m.Matches.Select(x => new ReferenceMatchRecord(x.ReferenceName, x.MatchName, selected[x.Match].Representative, x.Similarity)).ToList(),
-                        oracle.AverageSimilarity, Rates(oracle));
+                        oracle.AverageSimilarity, Rates(oracle), firstN, unclustered.AverageSimilarity, Rates(unclustered));
                 }
             }
             for (int rank = 0; rank < selected.Count; rank++)

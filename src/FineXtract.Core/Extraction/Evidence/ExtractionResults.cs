@@ -56,9 +56,14 @@ public sealed record ClusterRecord(int Size, int Representative, IReadOnlyList<i
 /// <summary>One extracted image: a selected cluster's representative.</summary>
 public sealed record ExtractedRecord(int Rank, int Image, string File, int ClusterSize, string? BestReference, double? BestReferenceSimilarity);
 
+/// <summary>
+/// AS / A-ESR of the extracted set, of all generated images (Oracle: an upper bound no attacker can pick), and of the
+/// first N generated images (FirstN: what is left without clustering, the baselines' "direct" and "CFG" rows).
+/// </summary>
 public sealed record MetricsRecord(
     string Descriptor, double AverageSimilarity, IReadOnlyDictionary<string, double> SuccessRates, IReadOnlyList<ReferenceMatchRecord> PerImage,
-    double OracleAverageSimilarity, IReadOnlyDictionary<string, double> OracleSuccessRates);
+    double OracleAverageSimilarity, IReadOnlyDictionary<string, double> OracleSuccessRates,
+    int FirstN, double FirstNAverageSimilarity, IReadOnlyDictionary<string, double> FirstNSuccessRates);
 
 public sealed record ReferenceMatchRecord(string Reference, string BestExtracted, int BestExtractedImage, double Similarity);
 

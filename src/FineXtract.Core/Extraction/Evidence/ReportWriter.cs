@@ -74,6 +74,8 @@ public static class ReportWriter
             foreach (var v in m.SuccessRates.Values) html.Append($"<td>{Pct(v)}</td>");
             html.Append($"</tr><tr class=\"muted\"><td>All {r.Generated.Count} generated images (upper bound)</td><td>{F(m.OracleAverageSimilarity)}</td>");
             foreach (var v in m.OracleSuccessRates.Values) html.Append($"<td>{Pct(v)}</td>");
+            html.Append($"</tr><tr class=\"muted\"><td>First {m.FirstN} generated images (no grouping)</td><td>{F(m.FirstNAverageSimilarity)}</td>");
+            foreach (var v in m.FirstNSuccessRates.Values) html.Append($"<td>{Pct(v)}</td>");
             html.Append("</tr></table>");
         }
 
