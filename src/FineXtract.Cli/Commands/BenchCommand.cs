@@ -19,6 +19,7 @@ public static class BenchCommand
         command.Subcommands.Add(CreateClique());
         command.Subcommands.Add(CreateSampling());
         command.Subcommands.Add(CreateCampaign());
+        command.Subcommands.Add(PaperBenchCommand.Create());
         return command;
     }
 

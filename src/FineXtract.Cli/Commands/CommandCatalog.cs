@@ -7,6 +7,7 @@ public static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return DemoCommand.Create();
         yield return ExtractCommand.Create();
         yield return EvaluateCommand.Create();
         yield return ReproduceCommand.Create();

@@ -192,7 +192,7 @@ public sealed class ImageCaptionDataset : IDisposable
 }
 
 /// <summary>A minimal RFC 4180 reader (quoted fields, doubled quotes, commas and newlines inside quotes).</summary>
-internal static class Csv
+public static class Csv
 {
     public static List<List<string>> Read(string text, string source)
     {
