@@ -30,7 +30,10 @@ public sealed class SamplerGrain(ISamplerBackend backend, SamplerSlots slots, Sa
     public async Task<SampledBatch> Generate(SamplerJob job, long start, int count, CancellationToken cancellationToken = default)
     {
         var timer = Stopwatch.StartNew();
-        using (await slots.AcquireAsync(cancellationToken))
+        IDisposable slot;
+        using (metrics.BatchQueued())
+            slot = await slots.AcquireAsync(cancellationToken);
+        using (slot)
         using (metrics.BatchStarted())
         {
             var session = await OpenAsync(job, cancellationToken);

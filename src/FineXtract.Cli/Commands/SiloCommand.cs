@@ -17,7 +17,12 @@ public static class SiloCommand
         role.AcceptOnlyFromAmong("control", "sampler", "all");
         var siloPort = new Option<int>("--silo-port") { DefaultValueFactory = _ => 11111, Description = "Silo-to-silo port" };
         var gatewayPort = new Option<int>("--gateway-port") { DefaultValueFactory = _ => 30000, Description = "Client gateway port" };
-        var httpPort = new Option<int>("--http-port") { DefaultValueFactory = _ => 8080, Description = "HTTP port: /metrics, /healthz, /dashboard, /api" };
+        // The image's HEALTHCHECK reads the same variable, so the two agree when the port moves.
+        var httpPort = new Option<int>("--http-port")
+        {
+            DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("FINEXTRACT_HTTP_PORT"), out int port) ? port : 8080,
+            Description = "HTTP port: /metrics, /healthz, /dashboard, /api (default: $FINEXTRACT_HTTP_PORT, else 8080)",
+        };
         var artifacts = new Option<string>("--artifacts") { DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "finextract-artifacts"), Description = "Artifact root shared by all silos (images, evidence, download cache)" };
         var apiKey = new Option<string?>("--api-key") { Description = "Key the campaign API requires (default: $FINEXTRACT_API_KEY; none: the API refuses every call)" };
         var clusterId = new Option<string>("--cluster-id") { DefaultValueFactory = _ => "finextract", Description = "Orleans cluster id (one deployment)" };
