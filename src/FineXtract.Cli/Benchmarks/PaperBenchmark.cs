@@ -15,7 +15,8 @@ namespace FineXtract.Cli.Benchmarks;
 public sealed record ModelUnderTest(FineTuneTarget Target, string FineTune, ModelSources Models);
 
 /// <summary>How the fine-tunes are trained (miniature-scale settings; the real scripts' are the train verbs' defaults).</summary>
-public sealed record FineTuneSettings(int StepsPerImage, double DreamBoothLearningRate, double LoraLearningRate, int LoraRank, double LoraAlpha, long Seed);
+public sealed record FineTuneSettings(int StepsPerImage, double DreamBoothLearningRate, double LoraLearningRate, int LoraRank, double LoraAlpha, long Seed,
+    string LoraTargets = "attention");
 
 /// <summary>How every model is attacked: the generation budget, the methods, and what the "best variant" changes.</summary>
 public sealed record ExtractionPlan
@@ -79,7 +80,7 @@ public static class PaperBenchmark
             {
                 string file = Path.Combine(dir, "lora.safetensors");
                 if (!File.Exists(file)) Train(parse, title, log, target, settings, settings.LoraLearningRate, LoraTrainer.CheckpointDirFor(file),
-                    (job, progress, l, cancel) => LoraTrainer.Run(job, new LoraSettings(settings.LoraRank, settings.LoraAlpha, $"{target.Name}-lora"), file, progress, l, cancel),
+                    (job, progress, l, cancel) => LoraTrainer.Run(job, new LoraSettings(settings.LoraRank, settings.LoraAlpha, $"{target.Name}-lora", Targets: settings.LoraTargets), file, progress, l, cancel),
                     basePath);
                 else log.WriteLine($"{title}: trained already ({file})");
                 models.Add(new ModelUnderTest(target, kind, new ModelSources(basePath, null, file)));

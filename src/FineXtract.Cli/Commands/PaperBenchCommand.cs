@@ -20,7 +20,8 @@ public static class PaperBenchCommand
     public const int MiniatureStepsPerImage = 200;
     public const double MiniatureDreamBoothLearningRate = 5e-5;
     public const double MiniatureLoraLearningRate = 1e-3;
-    public const int MiniatureLoraRank = 8;
+    public const int MiniatureLoraRank = 16;
+    public const string MiniatureLoraTargets = "locon";
 
     public static Command Create()
     {
@@ -34,6 +35,8 @@ public static class PaperBenchCommand
         var dbLr = new Option<double>("--dreambooth-lr") { DefaultValueFactory = _ => MiniatureDreamBoothLearningRate, Description = "DreamBooth learning rate" };
         var loraLr = new Option<double>("--lora-lr") { DefaultValueFactory = _ => MiniatureLoraLearningRate, Description = "LoRA learning rate" };
         var rank = new Option<int>("--lora-rank") { DefaultValueFactory = _ => MiniatureLoraRank, Description = "LoRA rank (alpha = rank)" };
+        var loraTargets = new Option<string>("--lora-targets") { DefaultValueFactory = _ => MiniatureLoraTargets, Description = "attention | transformer | locon (see train lora --targets)" };
+        loraTargets.AcceptOnlyFromAmong("attention", "transformer", "locon");
         var images = new Option<int?>("--images") { Description = "Images generated per model and method (default 100; --quick: 30)" };
         var steps = new Option<int?>("--steps") { Description = "Denoising steps (default 50; --quick: 20)" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => ExtractionDefaults.Batch, Description = "Images per batch" };
@@ -51,7 +54,7 @@ public static class PaperBenchCommand
         var descriptor = new DescriptorOptions();
         var command = new Command("paper", "The paper's table: fine-tune on each target, extract with direct, CFG, CFG + clustering and FineXtract, average AS / A-ESR")
         {
-            basePath, data, sets, names, perSet, fineTunes, stepsPerImage, dbLr, loraLr, rank, images, steps, batch, methods, bestSampler, bestSelect,
+            basePath, data, sets, names, perSet, fineTunes, stepsPerImage, dbLr, loraLr, rank, loraTargets, images, steps, batch, methods, bestSampler, bestSelect,
             bestGuidance, bestFix, quick, threads, seed, output,
         };
         descriptor.AddTo(command);
@@ -71,7 +74,7 @@ public static class PaperBenchCommand
             if (unknown.Count > 0) throw new FineXtractException($"unknown fine-tune {string.Join(", ", unknown)} (use dreambooth, lora)");
             var targets = FineTuneSets.Discover(parse.GetValue(data)!, parse.GetValue(sets)!, parse.GetValue(names), parse.GetValue(perSet) ?? (isQuick ? 1 : null));
             var fineTune = new FineTuneSettings(parse.GetValue(stepsPerImage) ?? (isQuick ? 100 : MiniatureStepsPerImage), parse.GetValue(dbLr), parse.GetValue(loraLr),
-                parse.GetValue(rank), parse.GetValue(rank), parse.GetValue(seed));
+                parse.GetValue(rank), parse.GetValue(rank), parse.GetValue(seed), parse.GetValue(loraTargets)!);
             if (fineTune.StepsPerImage < 1) throw new FineXtractException($"--steps-per-image must be at least 1, got {fineTune.StepsPerImage}");
             var plan = new ExtractionPlan
             {
@@ -97,7 +100,7 @@ public static class PaperBenchCommand
             var notes = new List<string>
             {
                 $"command: finextract {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}",
-                $"base {baseDir}; fine-tunes: {fineTune.StepsPerImage} steps/image, DreamBooth lr {fineTune.DreamBoothLearningRate:G3}, LoRA lr {fineTune.LoraLearningRate:G3} rank {fineTune.LoraRank}",
+                $"base {baseDir}; fine-tunes: {fineTune.StepsPerImage} steps/image, DreamBooth lr {fineTune.DreamBoothLearningRate:G3}, LoRA lr {fineTune.LoraLearningRate:G3} rank {fineTune.LoraRank} on {fineTune.LoraTargets}",
                 $"{plan.Images} images × {plan.Steps} steps per model and method; best variant: sampler {SamplingNames.Of(plan.BestSampler)}, selection {parse.GetValue(bestSelect)}" +
                     $"{(plan.BestGuidance is { } w ? $", w {w}" : "")}{(plan.BestFixTerm is { } k ? $", k {k}" : "")}",
                 $"descriptor {plan.Descriptor} ({plan.Preprocessing} preprocessing); CFG and direct rows score the first N generated images (no clustering)",

@@ -260,10 +260,12 @@ public static class TrainCommand
         var alpha = new Option<double>("--alpha") { DefaultValueFactory = _ => 64, Description = "LoRA alpha (FineXtract: 64)" };
         var name = new Option<string?>("--output-name") { Description = "ss_output_name (default: the file name)" };
         var comment = new Option<string?>("--comment") { Description = "ss_training_comment" };
+        var targets = new Option<string>("--targets") { DefaultValueFactory = _ => "attention", Description = "attention (to_q/k/v/out, FineXtract's script) | transformer (also the feed-forward Linears, kohya's default) | locon (also the ResNet 3×3 convs, kohya LoCon)" };
+        targets.AcceptOnlyFromAmong("attention", "transformer", "locon");
         var noDataset = new Option<bool>("--no-dataset-metadata") { Description = "Leave out ss_tag_frequency, ss_dataset_dirs, ss_output_name and the comment (as stripped civitai files)" };
         var command = new Command("lora", "Train a LoRA on the UNet's attention projections (FineXtract: rank 64, lr 1e-4) as a kohya .safetensors")
         {
-            rank, alpha, name, comment, noDataset,
+            rank, alpha, name, comment, noDataset, targets,
         };
         common.AddTo(command);
         data.AddTo(command);
@@ -275,7 +277,7 @@ public static class TrainCommand
             using var dataset = data.Read(parse);
             var job = data.Job(parse, dataset, steps => common.Read(parse, steps, LoraTrainer.CheckpointDirFor(output)), parse.GetValue(common.Fp16));
             var settings = new LoraSettings(parse.GetValue(rank), parse.GetValue(alpha),
-                parse.GetValue(name) ?? Path.GetFileNameWithoutExtension(output), parse.GetValue(comment), !parse.GetValue(noDataset));
+                parse.GetValue(name) ?? Path.GetFileNameWithoutExtension(output), parse.GetValue(comment), !parse.GetValue(noDataset), parse.GetValue(targets)!);
             var result = TrainingDisplay.Run(parse, "lora", parse.GetValue(common.LogEvery),
                 (progress, log, cancel) => LoraTrainer.Run(job, settings, output, progress, log, cancel));
             return TrainingDisplay.Finish(parse, result, output);

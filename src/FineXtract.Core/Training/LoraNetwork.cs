@@ -17,8 +17,23 @@ public sealed class LoraNetwork : nn.Module
 {
     public static readonly string[] DefaultTargets = ["to_q", "to_k", "to_v", "to_out.0"];
 
-    private readonly ModuleList<LoraLinear> adapters;
-    private readonly List<(string Name, Linear Base)> _targets;
+    /// <summary>kohya sd-scripts' default LoRA: every Linear (and 1×1 conv) of the transformer blocks.</summary>
+    public static readonly string[] TransformerTargets = [.. DefaultTargets, "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out"];
+
+    /// <summary>kohya's LoCon (network_args conv_dim): the transformer targets plus the ResNet blocks' 3×3 convolutions.</summary>
+    public static readonly string[] AllTargets = [.. TransformerTargets, "conv1", "conv2"];
+
+    /// <summary>Module-name suffixes of a named target set: attention (FineXtract's script) or transformer (kohya's default).</summary>
+    public static IReadOnlyList<string> TargetSet(string name) => name switch
+    {
+        "attention" => DefaultTargets,
+        "transformer" => TransformerTargets,
+        "locon" => AllTargets,
+        _ => throw new FineXtractException($"unknown LoRA target set '{name}' (attention | transformer | locon)"),
+    };
+
+    private readonly ModuleList<nn.Module<Tensor, Tensor>> adapters;
+    private readonly List<(string Name, nn.Module<Tensor, Tensor> Base)> _targets;
     private readonly List<Action> _hooks = [];
 
     public int Rank { get; }
@@ -36,12 +51,18 @@ public sealed class LoraNetwork : nn.Module
         Rank = rank;
         Alpha = alpha;
         targets ??= DefaultTargets;
+        // Linear layers, and stride-1 convolutions (1×1 projections, the ResNet blocks' 3×3 conv1/conv2).
         _targets = unet.named_modules()
-            .Where(m => m.module is Linear && targets.Any(t => m.name.EndsWith("." + t, StringComparison.Ordinal)))
-            .Select(m => (m.name, (Linear)m.module)).ToList();
-        if (_targets.Count == 0) throw new FineXtractException("the UNet has no attention projections to adapt");
+            .Where(m => (m.module is Linear || m.module is Conv2d) && targets.Any(t => m.name.EndsWith("." + t, StringComparison.Ordinal)))
+            .Select(m => (m.name, (nn.Module<Tensor, Tensor>)m.module)).ToList();
+        if (_targets.Count == 0) throw new FineXtractException("the UNet has no layers of this target set to adapt");
         using var generator = StepRandom.Generator(seed, 0, StepRandom.Stream.Init);
-        adapters = nn.ModuleList(_targets.Select(t => new LoraLinear(t.Base.in_features, t.Base.out_features, rank, Scale, generator)).ToArray());
+        adapters = nn.ModuleList(_targets.Select(t => t.Base switch
+        {
+            Linear l => (nn.Module<Tensor, Tensor>)new LoraLinear(l.in_features, l.out_features, rank, Scale, generator),
+            Conv2d c => new LoraConv(c.weight!.shape, rank, Scale, generator),
+            _ => throw new InvalidOperationException(),
+        }).ToArray());
         RegisterComponents();
     }
 
@@ -69,8 +90,9 @@ public sealed class LoraNetwork : nn.Module
         for (int i = 0; i < _targets.Count; i++)
         {
             string stem = "lora_unet_" + _targets[i].Name.Replace('.', '_');
-            yield return KeyValuePair.Create(stem + ".lora_down.weight", (Tensor)adapters[i].Down.weight!);
-            yield return KeyValuePair.Create(stem + ".lora_up.weight", (Tensor)adapters[i].Up.weight!);
+            var adapter = (ILoraAdapter)adapters[i];
+            yield return KeyValuePair.Create(stem + ".lora_down.weight", adapter.DownWeight);
+            yield return KeyValuePair.Create(stem + ".lora_up.weight", adapter.UpWeight);
             yield return KeyValuePair.Create(stem + ".alpha", torch.tensor((float)Alpha));
         }
     }
@@ -101,8 +123,15 @@ public sealed class LoraNetwork : nn.Module
     }
 }
 
+/// <summary>The two weights of an adapter as kohya stores them.</summary>
+public interface ILoraAdapter
+{
+    Tensor DownWeight { get; }
+    Tensor UpWeight { get; }
+}
+
 /// <summary>One adapter: <c>down</c> (in → rank) and <c>up</c> (rank → out), both without bias, output scaled.</summary>
-public sealed class LoraLinear : nn.Module<Tensor, Tensor>
+public sealed class LoraLinear : nn.Module<Tensor, Tensor>, ILoraAdapter
 {
     private readonly Linear down;
     private readonly Linear up;
@@ -110,11 +139,49 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     public Linear Down => down;
     public Linear Up => up;
+    public Tensor DownWeight => down.weight!;
+    public Tensor UpWeight => up.weight!;
 
     public LoraLinear(long inFeatures, long outFeatures, int rank, double scale, Generator generator) : base(nameof(LoraLinear))
     {
         down = nn.Linear(inFeatures, rank, hasBias: false);
         up = nn.Linear(rank, outFeatures, hasBias: false);
+        _scale = scale;
+        using (no_grad())
+        {
+            using var r = randn(down.weight!.shape, generator: generator);
+            down.weight.copy_(r / rank);
+            up.weight!.zero_();
+        }
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return (up.forward(down.forward(x)) * _scale).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// A LoCon adapter on a stride-1 convolution with a k×k kernel: <c>down</c> is a k×k conv (in → rank, "same" padding)
+/// and <c>up</c> a 1×1 conv (rank → out), as kohya stores conv LoRAs.
+/// </summary>
+public sealed class LoraConv : nn.Module<Tensor, Tensor>, ILoraAdapter
+{
+    private readonly Conv2d down;
+    private readonly Conv2d up;
+    private readonly double _scale;
+
+    public Tensor DownWeight => down.weight!;
+    public Tensor UpWeight => up.weight!;
+
+    /// <param name="baseShape">The adapted conv's weight shape [out, in, k, k].</param>
+    public LoraConv(long[] baseShape, int rank, double scale, Generator generator) : base(nameof(LoraConv))
+    {
+        long outChannels = baseShape[0], inChannels = baseShape[1], kernel = baseShape[2];
+        down = nn.Conv2d(inChannels, rank, kernel, padding: kernel / 2, bias: false);
+        up = nn.Conv2d(rank, outChannels, 1, bias: false);
         _scale = scale;
         using (no_grad())
         {

@@ -5,7 +5,9 @@ using TorchSharp;
 namespace FineXtract.Training;
 
 /// <summary>LoRA shape and the free-text kohya metadata.</summary>
-public sealed record LoraSettings(int Rank = 64, double Alpha = 64, string? OutputName = null, string? Comment = null, bool DatasetMetadata = true);
+/// <param name="Targets">attention (to_q/k/v/out, FineXtract's script) | transformer (also feed-forward and Linear projections, kohya's default).</param>
+public sealed record LoraSettings(int Rank = 64, double Alpha = 64, string? OutputName = null, string? Comment = null, bool DatasetMetadata = true,
+    string Targets = "attention");
 
 /// <summary>
 /// LoRA as FineXtract trains it (method notes §6): rank 64, alpha 64 on the UNet's to_q/to_k/to_v/to_out.0, lr 1e-4,
@@ -30,7 +32,7 @@ public static class LoraTrainer
         DreamBoothTrainer.CheckResolution(models, job.Data);
         DiffusionTraining.Freeze(models.Unet);
         var options = job.EffectiveOptions;
-        using var network = new LoraNetwork(models.Unet, lora.Rank, lora.Alpha, options.Seed);
+        using var network = new LoraNetwork(models.Unet, lora.Rank, lora.Alpha, options.Seed, LoraNetwork.TargetSet(lora.Targets));
         network.Attach();
         var order = new DataOrder(job.Data.Count, options.Seed);
         var loop = new TrainingLoop(options, "lora", new Dictionary<string, torch.nn.Module> { ["lora"] = network });
@@ -73,7 +75,9 @@ public static class LoraTrainer
             ["ss_network_module"] = "networks.lora",
             ["ss_network_dim"] = lora.Rank.ToString(CultureInfo.InvariantCulture),
             ["ss_network_alpha"] = F(lora.Alpha),
-            ["ss_network_args"] = "{}",
+            // kohya writes LoCon's conv rank and alpha as network arguments.
+            ["ss_network_args"] = lora.Targets == "locon"
+                ? $"{{\"conv_dim\": \"{lora.Rank}\", \"conv_alpha\": \"{F(lora.Alpha)}\"}}" : "{}",
             ["ss_network_train_unet_only"] = "True",
             ["ss_base_model_version"] = "sd_v1",
             ["ss_v2"] = "False",

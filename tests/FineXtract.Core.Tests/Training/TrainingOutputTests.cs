@@ -121,11 +121,16 @@ public class TrainingOutputTests(TinyWorld world) : IClassFixture<TinyWorld>
         Assert.Equal(lora.Modules.Count, models.LoraModulesMerged);
     }
 
-    [Fact]
-    public void MergedLoraEqualsTheHookedAdapter()
+    [Theory]
+    [InlineData("attention")]
+    [InlineData("transformer")]
+    [InlineData("locon")]
+    public void MergedLoraEqualsTheHookedAdapter(string targets)
     {
         using var unet = ModelLoader.LoadUnet(world.BaseDir);
-        using var network = new LoraNetwork(unet, rank: 3, alpha: 6, seed: 5);
+        using var network = new LoraNetwork(unet, rank: 3, alpha: 6, seed: 5, LoraNetwork.TargetSet(targets));
+        if (targets == "locon") Assert.Contains(network.TargetNames, n => n.EndsWith(".conv1", StringComparison.Ordinal));
+        if (targets == "transformer") Assert.Contains(network.TargetNames, n => n.EndsWith(".ff.net.2", StringComparison.Ordinal));
         using (no_grad())
             foreach (var p in network.parameters()) p.normal_(0, 0.05);
         network.Attach();
@@ -138,7 +143,7 @@ public class TrainingOutputTests(TinyWorld world) : IClassFixture<TinyWorld>
         network.WriteKohya(path, new Dictionary<string, string> { ["ss_network_module"] = "networks.lora" }, fp16: false);
         using var lora = LoraAdapter.Open(path);
         using var merged = ModelLoader.LoadUnet(world.BaseDir);
-        lora.MergeInto(merged, LoraTarget.Unet, 1.0);
+        Assert.Equal(network.TargetNames.Count, lora.MergeInto(merged, LoraTarget.Unet, 1.0));
         using var viaMerge = Run(merged);
         Assert.True(viaMerge.allclose(hooked, rtol: 1e-4, atol: 1e-5), $"max diff {(viaMerge - hooked).abs().max().item<float>()}");
     }

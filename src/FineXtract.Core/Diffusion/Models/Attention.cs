@@ -73,7 +73,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var h = ((GeGlu)net[0]).forward(x);
-        return ((Linear)net[2]).forward(h);
+        return ((Linear)net[2]).call(h);
     }
 
     private sealed class GeGlu : nn.Module<Tensor, Tensor>
@@ -89,7 +89,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
-            var parts = proj.forward(x).chunk(2, -1);
+            var parts = proj.call(x).chunk(2, -1);
             return (parts[0] * F.gelu(parts[1])).MoveToOuterDisposeScope();
         }
     }
@@ -158,16 +158,16 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor, Tensor>
         var t = norm.forward(x);
         if (_linearProjection)
         {
-            t = proj_in.forward(t.permute(0, 2, 3, 1).reshape(b, h * w, c));
+            t = proj_in.call(t.permute(0, 2, 3, 1).reshape(b, h * w, c));
         }
         else
         {
-            t = proj_in.forward(t).permute(0, 2, 3, 1).reshape(b, h * w, c);
+            t = proj_in.call(t).permute(0, 2, 3, 1).reshape(b, h * w, c);
         }
         foreach (var block in transformer_blocks) t = block.forward(t, context);
         t = _linearProjection
-            ? proj_out.forward(t).reshape(b, h, w, c).permute(0, 3, 1, 2)
-            : proj_out.forward(t.reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous());
+            ? proj_out.call(t).reshape(b, h, w, c).permute(0, 3, 1, 2)
+            : proj_out.call(t.reshape(b, h, w, c).permute(0, 3, 1, 2).contiguous());
         return (t + x).MoveToOuterDisposeScope();
     }
 }

@@ -33,10 +33,11 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
     public override Tensor forward(Tensor x, Tensor? timeEmbedding)
     {
         using var scope = NewDisposeScope();
-        var h = conv1.forward(F.silu(norm1.forward(x)));
+        // call (not forward) so that LoRA adapters attached as forward hooks run (training).
+        var h = conv1.call(F.silu(norm1.forward(x)));
         if (time_emb_proj is not null && timeEmbedding is not null)
             h = h + time_emb_proj.forward(F.silu(timeEmbedding)).unsqueeze(-1).unsqueeze(-1);
-        h = conv2.forward(F.silu(norm2.forward(h)));
+        h = conv2.call(F.silu(norm2.forward(h)));
         var skip = conv_shortcut is null ? x : conv_shortcut.forward(x);
         return (skip + h).MoveToOuterDisposeScope();
     }
