@@ -34,6 +34,8 @@ ENV FINEXTRACT_TORCH_BACKEND=${TORCH_BACKEND} \
 RUN mkdir -p /data/artifacts && chown -R "$APP_UID:$APP_UID" /data
 WORKDIR /app
 COPY --from=build /app ./
+# The demo bundle (35 MB: miniature models and their training images), so `docker run IMAGE demo` works.
+COPY demo/ /app/demo/
 COPY --chmod=0755 deploy/docker/healthcheck.sh /usr/local/bin/finextract-healthcheck
 USER $APP_UID
 # HTTP (/healthz, /metrics, /dashboard, /api), silo-to-silo, client gateway.

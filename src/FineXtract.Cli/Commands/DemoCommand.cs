@@ -14,8 +14,8 @@ namespace FineXtract.Cli.Commands;
 /// </summary>
 public static class DemoCommand
 {
-    public const int DefaultImages = 60;
-    public const int DefaultSteps = 50;
+    public const int DefaultImages = 50;
+    public const int DefaultSteps = 30;
 
     public static Command Create()
     {
@@ -56,6 +56,8 @@ public static class DemoCommand
     {
         static string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) });
+        console.Profile.Width = Math.Max(console.Profile.Width, 110); // logs and pipes report 80 columns; the table needs more
+
         var table = new Table().AddColumns("fine-tune", "method", "AS", "A-ESR@0.6", "A-ESR@0.7", "extracted", "UNet evals");
         foreach (var r in rows)
             table.AddRow(r.FineTune, r.Method, F(r.AverageSimilarity), F(r.SuccessRates["0.6"]), F(r.SuccessRates["0.7"]),
