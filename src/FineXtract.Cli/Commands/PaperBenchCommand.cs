@@ -47,7 +47,7 @@ public static class PaperBenchCommand
         bestSelect.AcceptOnlyFromAmong("faithful", "exact-n");
         var bestGuidance = new Option<double?>("--best-guidance") { Description = "Best variant: w (default: the method's)" };
         var bestFix = new Option<double?>("--best-fix-term") { Description = "Best variant: k (default: the method's)" };
-        var quick = new Option<bool>("--quick") { Description = "One target per set, 100 steps per image, 30 images of 20 steps" };
+        var quick = new Option<bool>("--quick") { Description = "One target (the first DreamBooth subject unless --sets), 100 steps per image, 30 images of 20 steps" };
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads" };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0, Description = "Seed of fine-tuning and generation" };
         var output = new Option<string>("--out") { Required = true, Description = "Output folder (fine-tunes, evidence folders, paper-table.json/.md); rerun to resume" };
@@ -72,7 +72,10 @@ public static class PaperBenchCommand
             var kinds = parse.GetValue(fineTunes)!;
             var unknown = kinds.Except(PaperBenchmark.AllFineTunes).ToList();
             if (unknown.Count > 0) throw new FineXtractException($"unknown fine-tune {string.Join(", ", unknown)} (use dreambooth, lora)");
-            var targets = FineTuneSets.Discover(parse.GetValue(data)!, parse.GetValue(sets)!, parse.GetValue(names), parse.GetValue(perSet) ?? (isQuick ? 1 : null));
+            // --quick: one DreamBooth subject unless --sets says otherwise (≤ 15 min on 2 cores).
+            bool setsGiven = parse.GetResult(sets) is { Implicit: false };
+            string[] chosenSets = isQuick && !setsGiven ? ["dreambooth"] : parse.GetValue(sets)!;
+            var targets = FineTuneSets.Discover(parse.GetValue(data)!, chosenSets, parse.GetValue(names), parse.GetValue(perSet) ?? (isQuick ? 1 : null));
             var fineTune = new FineTuneSettings(parse.GetValue(stepsPerImage) ?? (isQuick ? 100 : MiniatureStepsPerImage), parse.GetValue(dbLr), parse.GetValue(loraLr),
                 parse.GetValue(rank), parse.GetValue(rank), parse.GetValue(seed), parse.GetValue(loraTargets)!);
             if (fineTune.StepsPerImage < 1) throw new FineXtractException($"--steps-per-image must be at least 1, got {fineTune.StepsPerImage}");
