@@ -15,7 +15,7 @@ public static class ExtractionDefaults
     public const long Seed = 0;
     public const SamplerMode Sampler = SamplerMode.Faithful;
     public const SelectionMode Selection = SelectionMode.Faithful;
-    /// <summary>N when neither --expect, kohya's ss_num_train_images nor a reference folder says how many images were trained on.</summary>
+    /// <summary>N when neither --expect, kohya's dataset metadata (img_count) nor a reference folder says how many images were trained on.</summary>
     public const int Expected = 10;
     public const string Descriptor = "builtin";
 }
