@@ -222,7 +222,10 @@ public static class PaperBenchmark
     public static string Write(string output, string title, object settings, IReadOnlyList<PaperRun> runs, IReadOnlyList<string> notes, double wallSeconds)
     {
         var rows = PaperTable.Rows(runs);
-        var verdicts = PaperTable.Verdicts(rows).Concat(PaperTable.Verdicts(rows, PaperMethods.FineXtractBest)).ToList();
+        // Against the stronger baseline (CFG + clustering, same images and budget) first, then plain CFG.
+        var verdicts = PaperTable.Verdicts(rows, PaperMethods.FineXtract, PaperMethods.CfgClustering)
+            .Concat(PaperTable.Verdicts(rows, PaperMethods.FineXtractBest, PaperMethods.CfgClustering))
+            .Concat(PaperTable.Verdicts(rows, PaperMethods.FineXtract, PaperMethods.Cfg)).ToList();
         var allNotes = notes.Concat([$"wall-clock {wallSeconds / 60:F1} min"]).Concat(verdicts).ToList();
         string markdown = PaperTable.Markdown(rows, title, allNotes);
         Directory.CreateDirectory(output);

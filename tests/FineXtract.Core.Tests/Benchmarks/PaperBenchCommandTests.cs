@@ -43,7 +43,7 @@ public sealed class PaperBenchCommandTests(TinyWorld world, ITestOutputHelper lo
         Assert.True(cfgResults.Generated.UNetEvaluations >= 4 * 2 * 2);
         string markdown = File.ReadAllText(Path.Combine(output, PaperBenchmark.MarkdownFile));
         Assert.Contains("| tinyset | lora | CFG + clustering | 1 |", markdown);
-        Assert.Contains("vs CFG", markdown);
+        Assert.Contains("vs CFG + clustering", markdown);
 
         string results = Path.Combine(output, "runs", "tinyset", "painter", "lora", "finextract", EvidenceBuilder.ResultsFile);
         var written = File.GetLastWriteTimeUtc(results);
