@@ -18,9 +18,11 @@ public static class PaperMethods
 /// <summary>One method on one fine-tuned model: its AS / A-ESR against that model's training images.</summary>
 /// <param name="Extracted">Images the method hands over (N without clustering, the selected clusters with it).</param>
 /// <param name="UNetEvaluations">UNet forward passes (batch rows) spent generating.</param>
+/// <param name="Reused">Taken from an earlier invocation's evidence folder (the benchmark resumes) rather than run now.</param>
 public sealed record PaperRun(
     string Set, string Target, string FineTune, string Method, int TrainingImages, double AverageSimilarity,
-    IReadOnlyDictionary<string, double> SuccessRates, int Generated, long UNetEvaluations, int Extracted, double Seconds, string Evidence);
+    IReadOnlyDictionary<string, double> SuccessRates, int Generated, long UNetEvaluations, int Extracted, double Seconds, string Evidence,
+    bool Reused = false);
 
 /// <summary>A table row: one method in one setting (data set × fine-tune kind), averaged over the targets.</summary>
 public sealed record PaperRow(

@@ -50,6 +50,7 @@ public sealed class PaperBenchCommandTests(TinyWorld world, ITestOutputHelper lo
         var (again, stdout2, stderr2) = await CliHarness.RunAsync(args);
         Assert.True(again == 0, stderr2);
         Assert.Contains("trained already", stderr2);
+        Assert.Contains("8 extractions reused", File.ReadAllText(Path.Combine(output, PaperBenchmark.MarkdownFile)));
         Assert.Equal(written, File.GetLastWriteTimeUtc(results));
         Assert.Equal(markdown.Split('\n').Count(l => l.StartsWith("| tinyset")), File.ReadAllText(Path.Combine(output, PaperBenchmark.MarkdownFile)).Split('\n').Count(l => l.StartsWith("| tinyset")));
     }
