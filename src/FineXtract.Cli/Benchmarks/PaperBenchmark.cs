@@ -93,7 +93,7 @@ public static class PaperBenchmark
         Func<FineTuneJob, Action<TrainingProgress>, Action<string>, CancellationToken, TrainingResult> run, string basePath)
     {
         var entries = ImageCaptionDataset.ReadFolder(target.ImagesFolder, target.Caption);
-        int resolution = BaseResolution(basePath);
+        int resolution = FineTuneModels.ResolutionOf(basePath);
         using var data = new ImageCaptionDataset(entries, new Augmentation(resolution));
         var options = new TrainingOptions
         {
@@ -110,13 +110,6 @@ public static class PaperBenchmark
         var result = TrainingDisplay.Run(parse, title, 100, (progress, l, cancel) => run(job, progress, l, cancel));
         if (result.Outcome == TrainingOutcome.Cancelled)
             throw new OperationCanceledException($"cancelled while training {target.Key}; rerun the same command to resume");
-    }
-
-    private static int BaseResolution(string basePath)
-    {
-        var unet = Diffusion.Models.UNet2DConditionConfig.FromJson(Diffusion.Models.ConfigJson.Load(Path.Combine(basePath, "unet", "config.json")));
-        var vae = Diffusion.Models.AutoencoderKLConfig.FromJson(Diffusion.Models.ConfigJson.Load(Path.Combine(basePath, "vae", "config.json")));
-        return unet.SampleSize * vae.DownFactor;
     }
 
     /// <summary>Attacks every model with every method of the plan (one embedded silo) and returns the table's runs.</summary>

@@ -204,7 +204,7 @@ public static class TrainCommand
             if (!Directory.Exists(basePath)) throw new FineXtractException($"{basePath}: base folder not found");
             if (p.GetValue(Prompt) is not null && p.GetValue(Captions) is not null) throw new FineXtractException("give --prompt or --captions, not both");
             var entries = ImageCaptionDataset.ReadFolder(p.GetValue(Images)!, p.GetValue(Prompt), p.GetValue(Captions));
-            int resolution = p.GetValue(Resolution) ?? BaseResolution(basePath);
+            int resolution = p.GetValue(Resolution) ?? FineTuneModels.ResolutionOf(basePath);
             return new ImageCaptionDataset(entries, new Augmentation(resolution, p.GetValue(Padding), p.GetValue(Flip)));
         }
 
@@ -214,13 +214,6 @@ public static class TrainCommand
             int perImage = p.GetValue(StepsPerImage);
             if (perImage < 1 || perImage > 100_000) throw new FineXtractException($"--steps-per-image must be 1..100000, got {perImage}");
             return new FineTuneJob(p.GetValue(Base)!, dataset, perImage, options(perImage * dataset.DistinctPaths.Count), fp16);
-        }
-
-        private static int BaseResolution(string basePath)
-        {
-            var unet = Diffusion.Models.UNet2DConditionConfig.FromJson(Diffusion.Models.ConfigJson.Load(Path.Combine(basePath, "unet", "config.json")));
-            var vae = Diffusion.Models.AutoencoderKLConfig.FromJson(Diffusion.Models.ConfigJson.Load(Path.Combine(basePath, "vae", "config.json")));
-            return unet.SampleSize * vae.DownFactor;
         }
     }
 

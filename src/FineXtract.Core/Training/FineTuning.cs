@@ -67,6 +67,14 @@ public sealed class FineTuneModels : IDisposable
     /// <summary>Pixel resolution the UNet was built for (sample_size × VAE factor).</summary>
     public int Resolution => Unet.Config.SampleSize * Vae.Config.DownFactor;
 
+    /// <summary>The same, read from a pipeline folder's configs without loading any weights.</summary>
+    public static int ResolutionOf(string basePath)
+    {
+        var unet = UNet2DConditionConfig.FromJson(ConfigJson.Load(Path.Combine(basePath, "unet", "config.json")));
+        var vae = AutoencoderKLConfig.FromJson(ConfigJson.Load(Path.Combine(basePath, "vae", "config.json")));
+        return unet.SampleSize * vae.DownFactor;
+    }
+
     /// <summary>Text states [77,D] of a caption (computed once, no graph).</summary>
     public Tensor Context(string caption)
     {
