@@ -32,7 +32,7 @@ public sealed class LoraNetwork : nn.Module
         _ => throw new FineXtractException($"unknown LoRA target set '{name}' (attention | transformer | locon)"),
     };
 
-    private readonly ModuleList<nn.Module<Tensor, Tensor>> adapters;
+    private readonly ModuleList<LoraModule> adapters;
     private readonly List<(string Name, nn.Module<Tensor, Tensor> Base)> _targets;
     private readonly List<Action> _hooks = [];
 
@@ -57,12 +57,9 @@ public sealed class LoraNetwork : nn.Module
             .Select(m => (m.name, (nn.Module<Tensor, Tensor>)m.module)).ToList();
         if (_targets.Count == 0) throw new FineXtractException("the UNet has no layers of this target set to adapt");
         using var generator = StepRandom.Generator(seed, 0, StepRandom.Stream.Init);
-        adapters = nn.ModuleList(_targets.Select(t => t.Base switch
-        {
-            Linear l => (nn.Module<Tensor, Tensor>)new LoraLinear(l.in_features, l.out_features, rank, Scale, generator),
-            Conv2d c => new LoraConv(c.weight!.shape, rank, Scale, generator),
-            _ => throw new InvalidOperationException(),
-        }).ToArray());
+        adapters = nn.ModuleList(_targets.Select(t => t.Base is Linear l
+            ? LoraModule.ForLinear(l.in_features, l.out_features, rank, Scale, generator)
+            : LoraModule.ForConv(((Conv2d)t.Base).weight!.shape, rank, Scale, generator)).ToArray());
         RegisterComponents();
     }
 
@@ -90,7 +87,7 @@ public sealed class LoraNetwork : nn.Module
         for (int i = 0; i < _targets.Count; i++)
         {
             string stem = "lora_unet_" + _targets[i].Name.Replace('.', '_');
-            var adapter = (ILoraAdapter)adapters[i];
+            var adapter = adapters[i];
             yield return KeyValuePair.Create(stem + ".lora_down.weight", adapter.DownWeight);
             yield return KeyValuePair.Create(stem + ".lora_up.weight", adapter.UpWeight);
             yield return KeyValuePair.Create(stem + ".alpha", torch.tensor((float)Alpha));
@@ -123,78 +120,46 @@ public sealed class LoraNetwork : nn.Module
     }
 }
 
-/// <summary>The two weights of an adapter as kohya stores them.</summary>
-public interface ILoraAdapter
+/// <summary>
+/// One adapter: <c>down</c> (in → rank) then <c>up</c> (rank → out), both without bias, output scaled. On a Linear
+/// both are Linear; on a stride-1 k×k convolution (LoCon) down is a k×k conv with "same" padding and up a 1×1 conv,
+/// as kohya stores conv LoRAs.
+/// </summary>
+public sealed class LoraModule : nn.Module<Tensor, Tensor>
 {
-    Tensor DownWeight { get; }
-    Tensor UpWeight { get; }
-}
-
-/// <summary>One adapter: <c>down</c> (in → rank) and <c>up</c> (rank → out), both without bias, output scaled.</summary>
-public sealed class LoraLinear : nn.Module<Tensor, Tensor>, ILoraAdapter
-{
-    private readonly Linear down;
-    private readonly Linear up;
+    private readonly nn.Module<Tensor, Tensor> down;
+    private readonly nn.Module<Tensor, Tensor> up;
     private readonly double _scale;
 
-    public Linear Down => down;
-    public Linear Up => up;
-    public Tensor DownWeight => down.weight!;
-    public Tensor UpWeight => up.weight!;
+    public Tensor DownWeight => down.parameters().Single();
+    public Tensor UpWeight => up.parameters().Single();
 
-    public LoraLinear(long inFeatures, long outFeatures, int rank, double scale, Generator generator) : base(nameof(LoraLinear))
+    private LoraModule(nn.Module<Tensor, Tensor> down, nn.Module<Tensor, Tensor> up, int rank, double scale, Generator generator) : base(nameof(LoraModule))
     {
-        down = nn.Linear(inFeatures, rank, hasBias: false);
-        up = nn.Linear(rank, outFeatures, hasBias: false);
+        this.down = down;
+        this.up = up;
         _scale = scale;
+        // peft's "gaussian" init: down ~ N(0, 1/rank), up zero, so the adapted model starts as the base.
         using (no_grad())
         {
-            using var r = randn(down.weight!.shape, generator: generator);
-            down.weight.copy_(r / rank);
-            up.weight!.zero_();
+            using var r = randn(DownWeight.shape, generator: generator);
+            DownWeight.copy_(r / rank);
+            UpWeight.zero_();
         }
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        return (up.forward(down.forward(x)) * _scale).MoveToOuterDisposeScope();
-    }
-}
-
-/// <summary>
-/// A LoCon adapter on a stride-1 convolution with a k×k kernel: <c>down</c> is a k×k conv (in → rank, "same" padding)
-/// and <c>up</c> a 1×1 conv (rank → out), as kohya stores conv LoRAs.
-/// </summary>
-public sealed class LoraConv : nn.Module<Tensor, Tensor>, ILoraAdapter
-{
-    private readonly Conv2d down;
-    private readonly Conv2d up;
-    private readonly double _scale;
-
-    public Tensor DownWeight => down.weight!;
-    public Tensor UpWeight => up.weight!;
+    public static LoraModule ForLinear(long inFeatures, long outFeatures, int rank, double scale, Generator generator) =>
+        new(nn.Linear(inFeatures, rank, hasBias: false), nn.Linear(rank, outFeatures, hasBias: false), rank, scale, generator);
 
     /// <param name="baseShape">The adapted conv's weight shape [out, in, k, k].</param>
-    public LoraConv(long[] baseShape, int rank, double scale, Generator generator) : base(nameof(LoraConv))
-    {
-        long outChannels = baseShape[0], inChannels = baseShape[1], kernel = baseShape[2];
-        down = nn.Conv2d(inChannels, rank, kernel, padding: kernel / 2, bias: false);
-        up = nn.Conv2d(rank, outChannels, 1, bias: false);
-        _scale = scale;
-        using (no_grad())
-        {
-            using var r = randn(down.weight!.shape, generator: generator);
-            down.weight.copy_(r / rank);
-            up.weight!.zero_();
-        }
-        RegisterComponents();
-    }
+    public static LoraModule ForConv(long[] baseShape, int rank, double scale, Generator generator) =>
+        new(nn.Conv2d(baseShape[1], rank, baseShape[2], padding: baseShape[2] / 2, bias: false), nn.Conv2d(rank, baseShape[0], 1, bias: false),
+            rank, scale, generator);
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return (up.forward(down.forward(x)) * _scale).MoveToOuterDisposeScope();
+        return (up.call(down.call(x)) * _scale).MoveToOuterDisposeScope();
     }
 }
